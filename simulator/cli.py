@@ -1,0 +1,148 @@
+"""The command line: thin wrappers over the library. Every user error is one line and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Optional, Sequence
+
+from . import __version__
+from .errors import SimulatorError
+
+DEFAULT_WORKLOAD = "default.yaml"   # packaged: simulator/data/default.yaml
+
+
+def _workload_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("workload", nargs="?", default=None,
+                   help="workload YAML file (default: the packaged AlexNet-vs-Stripes example)")
+
+
+def _load(path: Optional[str]):
+    from .workload import load_workload
+    if path is None:
+        with resources.as_file(resources.files("simulator") / "data" / DEFAULT_WORKLOAD) as p:
+            return load_workload(p)
+    return load_workload(path)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+    wl = _load(args.workload)
+    t0 = time.perf_counter()
+    paths = export(wl, profiles=args.profiles.split(",") if args.profiles else None, force=args.force)
+    for name, path in paths.items():
+        size = path.stat().st_size / 2**20
+        print(f"{name}: {path} ({size:.1f} MiB)")
+    print(f"exported in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .inspect_trace import trace_stats
+    from .table import render
+    rows = trace_stats(args.trace)
+    cols = ["layer", "kind", "input", "weights", "groups", "macs", "act_format", "weight_format",
+            "act_min", "act_max", "act_zeros", "act_needed_bits", "act_essential_bits"]
+    heads = ["layer", "kind", "input (NCHW)", "weights", "groups", "MACs", "act fmt", "weight fmt",
+             "act min", "act max", "act zeros", "act needed bits", "act essential bits"]
+    print(render(rows, cols, heads))
+    print(f"{len(rows)} layers, {sum(r['macs'] for r in rows) / 1e9:.3f} GMAC in all (formats: s/u bits.frac)")
+    return 0
+
+
+def _layer_table(result, profile: str, memory: str) -> str:
+    from .table import render
+    recs = [r for r in result.records if r.profile == profile and r.memory == memory]
+    accs = list(dict.fromkeys(r.accelerator for r in recs))
+    base = result.workload.baseline_accelerator.name
+    rows: dict[str, dict] = {}
+    for r in recs:
+        row = rows.setdefault(r.layer, {"layer": r.layer, "bits a/w": f"{r.act_bits}/{r.weight_bits}",
+                                        "footprint KiB": (r.footprint_weight_bits + r.footprint_act_bits) / 8192})
+        row[f"{r.accelerator} cycles"] = row.get(f"{r.accelerator} cycles", 0) + r.total_cycles
+        if r.accelerator != base:
+            row[f"{r.accelerator} speedup"] = r.speedup
+        row[f"{r.accelerator} stalls"] = row.get(f"{r.accelerator} stalls", 0) + r.stall_cycles
+        row[f"{r.accelerator} bound"] = r.bound
+        row[f"{r.accelerator} uJ"] = row.get(f"{r.accelerator} uJ", 0.0) + r.energy_total_pj / 1e6
+    cols = ["layer", "bits a/w"]
+    for a in accs:
+        cols += [f"{a} cycles"] + ([f"{a} speedup"] if a != base else []) + [f"{a} stalls", f"{a} bound", f"{a} uJ"]
+    cols.append("footprint KiB")
+    return render(list(rows.values()), cols)
+
+
+def _totals_table(result) -> str:
+    from .table import render
+    rows = []
+    for t in result.totals():
+        rows.append({"profile": t["profile"], "memory": t["memory"], "accelerator": t["accelerator"],
+                     "input": t["input"], "Total Cycles": t["total_cycles"], "speedup": t["speedup"],
+                     "stall %": 100.0 * t["stall_cycles"] / t["total_cycles"] if t["total_cycles"] else 0.0,
+                     "memory-bound layers": f"{t['memory_bound_layers']}/{t['layers']}",
+                     "energy uJ": t["energy_total_pj"] / 1e6,
+                     "DRAM MiB": (t["dram_act_read_bits"] + t["dram_weight_read_bits"] + t["dram_out_write_bits"]) / 8 / 2**20,
+                     "footprint MiB": (t["footprint_weight_bits"] + t["footprint_act_bits"]) / 8 / 2**20,
+                     "saved vs fp32 %": 100 * t["footprint_reduction_vs_fp32"]})
+    return render(rows)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .simulate import run_workload
+    wl = _load(args.workload)
+    t0 = time.perf_counter()
+    result = run_workload(wl, profiles=args.profiles.split(",") if args.profiles else None, force_export=args.force)
+    if not args.summary:
+        for profile in dict.fromkeys(r.profile for r in result.records):
+            for memory in dict.fromkeys(r.memory for r in result.records):
+                print(f"\n== {wl.name} | profile {profile} | memory {memory} "
+                      f"(speedup over {wl.baseline_accelerator.name}, same profile and memory) ==")
+                print(_layer_table(result, profile, memory))
+    print(f"\n== {wl.name}: totals per profile, memory and accelerator ==")
+    print(_totals_table(result))
+    csv_path, json_path = result.write(args.out)
+    print(f"\nwrote {csv_path} and {json_path} "
+          f"(export {result.seconds['export']:.1f} s, simulation {result.seconds['simulate']:.1f} s, "
+          f"total {time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m simulator",
+                                description="precision-sim: per-layer precision on bit-parallel and bit-serial accelerators")
+    p.add_argument("--version", action="version", version=f"precision-sim {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("export", help="run the network in fixed point and write one HDF5 trace per profile")
+    _workload_arg(e)
+    e.add_argument("--profiles", help="comma-separated profile names (default: all in the workload)")
+    e.add_argument("--force", action="store_true", help="rewrite traces even when a matching one exists")
+    e.set_defaults(func=cmd_export)
+
+    r = sub.add_parser("run", help="export or reuse traces, simulate every accelerator x memory x profile, "
+                                   "print the per-layer table and write results/<workload>/")
+    _workload_arg(r)
+    r.add_argument("--profiles", help="comma-separated profile names (default: all in the workload)")
+    r.add_argument("--summary", action="store_true", help="print only the totals table")
+    r.add_argument("--force", action="store_true", help="re-export traces even when a matching one exists")
+    r.add_argument("--out", help="results folder (default: <results_dir>/<workload name>)")
+    r.set_defaults(func=cmd_run)
+
+    i = sub.add_parser("inspect", help="per-layer table of a trace: shapes, MACs, precision, ranges, zeros, needed bits")
+    i.add_argument("trace", help="HDF5 trace file")
+    i.set_defaults(func=cmd_inspect)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SimulatorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return SimulatorError.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,126 @@
+"""Workload -> torch model + inputs -> fixed-point forward pass -> one HDF5 trace per profile.
+
+A trace's file name carries a content hash of everything that determines its tensors (model,
+weights, inputs, resolved profile, tool and schema version), so an unchanged workload reuses it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .errors import SimulatorError
+from .inputs import InputBatch, describe, load_inputs
+from .layers import LayerSpec, shapes_of
+from .models import ZOO, build_model
+from .profiles import precision_table, resolve_profile
+from .quantize import LayerPrecision
+from .traces import SCHEMA_VERSION, TraceWriter, is_valid_trace
+from .workload import Workload
+
+
+@dataclass
+class Network:
+    """The built network of a workload and its inputs: what export needs, built once."""
+
+    model: torch.nn.Module
+    layers: list[LayerSpec]
+    inputs: InputBatch
+    input_shape: tuple[int, int, int]
+    identity: dict            # JSON-able: what determines the tensors besides the profile
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def build_network(workload: Workload) -> Network:
+    """Build the workload's model (seeded, or from its weights file) and load its inputs."""
+    spec = workload.model
+    if spec.name not in ZOO:
+        raise SimulatorError(f"{workload.source_path}: model.name: unknown model '{spec.name}'; valid: {', '.join(ZOO)}")
+    info = ZOO[spec.name]
+    weights = workload.resolve_path(spec.weights) if spec.weights else None
+    if weights is not None and not weights.is_file():
+        raise SimulatorError(f"{workload.source_path}: model.weights: no such file '{weights}'")
+    model = build_model(spec.name, num_classes=spec.num_classes, width=spec.width, seed=spec.seed, weights=weights)
+    size = workload.input.size or info.image_size
+    shape = (info.in_channels, size, size)
+    inp = workload.input
+    if inp.path is not None:
+        inp = inp.model_copy(update={"path": str(workload.resolve_path(inp.path))})
+    batch = load_inputs(inp, info.in_channels, size)
+    try:
+        layers = shapes_of(model, shape)
+    except RuntimeError as e:
+        raise SimulatorError(f"{workload.source_path}: model '{spec.name}' cannot run on {shape} inputs: "
+                             f"{str(e).splitlines()[0]}") from None
+    identity = {
+        "model": {**spec.model_dump(), "weights": str(weights) if weights else None},
+        "weights_sha256": _sha256_file(weights) if weights else None,
+        "inputs": {**describe(inp), "input_shape": list(shape)},
+    }
+    return Network(model, layers, batch, shape, identity)
+
+
+def trace_key(network: Network, precisions: dict[str, LayerPrecision]) -> str:
+    payload = {"identity": {**network.identity, "model": {k: v for k, v in network.identity["model"].items()
+                                                          if k != "weights"}},
+               "precisions": precision_table(precisions), "tool_version": __version__,
+               "schema_version": SCHEMA_VERSION}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def trace_path(workload: Workload, profile: str, key: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{workload.name}--{profile}")
+    return Path(workload.traces_dir) / f"{safe}--{key[:16]}.h5"
+
+
+def write_trace(path: Path, network: Network, workload: Workload, profile: str,
+                precisions: dict[str, LayerPrecision], key: str, progress: bool = True) -> Path:
+    """Run the network in fixed point under ``precisions`` and stream every layer into ``path``."""
+    from .quantize import quantized
+
+    root = {"trace_key": key, "workload": workload.name, "profile": profile,
+            "model": network.identity["model"], "inputs": network.identity["inputs"],
+            "input_ids": network.inputs.ids, "seed": network.identity["model"]["seed"],
+            "precisions": precision_table(precisions)}
+    bar = tqdm(total=len(network.layers), desc=f"export {profile}", unit="layer", disable=None if progress else True, leave=False)
+    with TraceWriter(path, root) as writer:
+        def on_layer(index, spec, act_q, act_fmt, w_q, w_fmt):
+            writer.write_layer(index, spec, act_q.numpy(), act_fmt, w_q.numpy(), w_fmt)
+            bar.update(1)
+        with quantized(network.model, precisions, on_layer=on_layer) as qmodel:
+            qmodel(network.inputs.images)
+    bar.close()
+    return path
+
+
+def export(workload: Workload, profiles: Optional[list[str]] = None, force: bool = False,
+           progress: bool = True, network: Optional[Network] = None) -> dict[str, Path]:
+    """Write (or reuse) one trace per profile; returns profile name -> trace path."""
+    names = list(workload.profiles) if profiles is None else profiles
+    for n in names:
+        if n not in workload.profiles:
+            raise SimulatorError(f"{workload.source_path}: no profile named '{n}'; profiles are: {', '.join(workload.profiles)}")
+    network = network or build_network(workload)
+    out: dict[str, Path] = {}
+    for n in names:
+        precisions = resolve_profile(n, workload.profiles[n], network.layers)
+        key = trace_key(network, precisions)
+        path = trace_path(workload, n, key)
+        if force or not is_valid_trace(path, key):
+            write_trace(path, network, workload, n, precisions, key, progress)
+        out[n] = path
+    return out

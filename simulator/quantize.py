@@ -1,0 +1,197 @@
+"""Fixed-point quantization as Judd et al. and Stripes use it: per tensor, ``bits`` in total of which
+``frac`` are fraction bits (I = bits - frac integer bits, sign included when signed).
+
+Values are rounded to the nearest multiple of 2^-frac (ties to even, as ``torch.round``) and
+saturated to the representable range. When only ``bits`` is given, the integer bits come from the
+observed range: the fewest that hold the largest magnitude (Judd et al. 2015).
+
+This module is the one quantizer: trace export and accuracy evaluation both call ``quantized``.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .layers import LayerSpec, compute_layers, spec_of
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """A concrete fixed-point format: value = integer * 2^-frac."""
+
+    bits: int
+    frac: int
+    signed: bool
+
+    def __post_init__(self) -> None:
+        if self.bits < 1 or (self.signed and self.bits < 2):
+            raise ValueError(f"a {'signed' if self.signed else 'unsigned'} fixed-point format needs more than {self.bits} bit(s)")
+
+    @property
+    def scale(self) -> float:
+        return 2.0 ** -self.frac
+
+    @property
+    def qmin(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def qmax(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def integer_bits(self) -> int:
+        return self.bits - self.frac
+
+    def as_dict(self) -> dict:
+        return {"bits": self.bits, "frac": self.frac, "signed": self.signed}
+
+
+@dataclass(frozen=True)
+class TensorPrecision:
+    """What a profile asks of one tensor: total bits, and optionally fraction bits and signedness
+    (derived from the observed values when left out)."""
+
+    bits: int
+    frac: Optional[int] = None
+    signed: Optional[bool] = None
+
+    def as_dict(self) -> dict:
+        return {"bits": self.bits, "frac": self.frac, "signed": self.signed}
+
+
+@dataclass(frozen=True)
+class LayerPrecision:
+    activations: TensorPrecision
+    weights: TensorPrecision
+
+
+def magnitude_bits(max_abs: float) -> int:
+    """Integer bits (sign excluded) that hold ``max_abs``: floor(log2 m) + 1, so 4.0 needs 3 bits; may be
+    negative for values below 0.5, which buys fraction bits."""
+    if max_abs <= 0 or not math.isfinite(max_abs):
+        return 0
+    return math.floor(math.log2(max_abs)) + 1
+
+
+def choose_format(x: torch.Tensor, want: TensorPrecision) -> FixedPoint:
+    """The format a profile entry gives tensor ``x``: frac from the observed range unless fixed."""
+    x = x.detach()
+    signed = bool(x.min() < 0) if want.signed is None else want.signed
+    if want.frac is not None:
+        return FixedPoint(want.bits, want.frac, signed)
+    max_abs = float(x.abs().max()) if x.numel() else 0.0
+    frac = want.bits - int(signed) - magnitude_bits(max_abs)
+    return FixedPoint(want.bits, frac, signed)
+
+
+def quantize(x: torch.Tensor, fmt: FixedPoint) -> torch.Tensor:
+    """The integers (int64) that represent ``x`` in ``fmt``: round to nearest, then saturate."""
+    # scaling by a power of two is exact in binary floating point, so x's own dtype suffices
+    # (float64 only where 2^frac itself or the result would leave float32's range)
+    if x.dtype != torch.float64 and (abs(fmt.frac) > 100 or fmt.bits > 24):
+        x = x.double()
+    q = torch.round(x * (2.0 ** fmt.frac))
+    return q.clamp_(fmt.qmin, fmt.qmax).to(torch.int64)
+
+
+def dequantize(q: torch.Tensor, fmt: FixedPoint, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    if fmt.bits > 24 or abs(fmt.frac) > 100:
+        return (q.double() * fmt.scale).to(dtype)
+    return q.to(dtype) * fmt.scale
+
+
+def fake_quantize(x: torch.Tensor, fmt: FixedPoint) -> torch.Tensor:
+    """``x`` rounded onto the grid of ``fmt`` and saturated, in x's dtype."""
+    return dequantize(quantize(x, fmt), fmt, x.dtype)
+
+
+def storage_dtype(fmt: FixedPoint) -> np.dtype:
+    """The smallest NumPy integer dtype that holds every integer of ``fmt``."""
+    for dt in (np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64):
+        info = np.iinfo(dt)
+        if info.min <= fmt.qmin and fmt.qmax <= info.max:
+            return np.dtype(dt)
+    raise ValueError(f"no integer dtype holds a {fmt.bits}-bit format")
+
+
+def needed_bits(q: np.ndarray, signed: bool) -> np.ndarray:
+    """Bits each integer needs on its own: position of the highest set bit, plus a sign bit where the
+    layer is signed (negatives by their one's complement, as Dynamic Stripes detects them)."""
+    q = np.asarray(q, dtype=np.int64)
+    mag = np.where(q < 0, ~q, q)
+    nb = np.zeros(q.shape, dtype=np.int64)
+    m = mag.copy()
+    while np.any(m):
+        nz = m > 0
+        nb[nz] += 1
+        m >>= 1
+    return nb + int(signed)
+
+
+LayerCallback = Callable[[int, LayerSpec, torch.Tensor, FixedPoint, torch.Tensor, FixedPoint], None]
+
+
+@contextmanager
+def quantized(model: nn.Module, precisions: dict[str, LayerPrecision],
+              on_layer: Optional[LayerCallback] = None,
+              formats: Optional[dict[str, tuple[Optional[FixedPoint], Optional[FixedPoint]]]] = None) -> Iterator[nn.Module]:
+    """Run ``model`` with each compute layer's input activations and weights in fixed point.
+
+    Inside the context, every forward pass quantizes a layer's input before the layer uses it, so the
+    error of one layer propagates into the next, as in the papers. ``on_layer(index, spec, act_q,
+    act_fmt, weight_q, weight_fmt)`` sees the integers of each layer as they are produced.
+    ``formats`` fixes (activation, weight) formats per layer; formats derived from observed ranges
+    are stored into it, so a first (calibration) pass can fix them for later batches.
+    Layers missing from ``precisions`` stay in float.
+    """
+    formats = {} if formats is None else formats
+    layers = [(i, n, m) for i, (n, m) in enumerate(compute_layers(model)) if n in precisions]
+    saved: dict[str, nn.Parameter] = {}
+    handles = []
+    pending: dict[str, tuple[torch.Tensor, FixedPoint]] = {}
+
+    def pre_hook(name: str):
+        def hook(module: nn.Module, args: tuple) -> tuple:
+            x = args[0]
+            a_fmt = formats.get(name, (None, None))[0]
+            if a_fmt is None:
+                a_fmt = choose_format(x, precisions[name].activations)
+                formats[name] = (a_fmt, formats[name][1])
+            q = quantize(x, a_fmt)
+            pending[name] = (q, a_fmt)
+            return (dequantize(q, a_fmt, x.dtype), *args[1:])
+        return hook
+
+    def post_hook(index: int, name: str):
+        def hook(module: nn.Module, args: tuple, y: torch.Tensor) -> None:
+            q, a_fmt = pending.pop(name)
+            if on_layer is not None:
+                w_fmt = formats[name][1]
+                on_layer(index, spec_of(name, module, args[0], y), q, a_fmt, quantize(module.weight, w_fmt), w_fmt)
+        return hook
+
+    try:
+        with torch.no_grad():
+            for index, name, module in layers:
+                w = module.weight.detach()
+                w_fmt = formats.get(name, (None, None))[1] or choose_format(w, precisions[name].weights)
+                formats[name] = (formats.get(name, (None, None))[0], w_fmt)
+                # swap in a quantized copy (not in place) so the float weights come back untouched
+                saved[name] = module.weight
+                module.weight = nn.Parameter(fake_quantize(w, w_fmt), requires_grad=False)
+                handles.append(module.register_forward_pre_hook(pre_hook(name)))
+                handles.append(module.register_forward_hook(post_hook(index, name)))
+        yield model
+    finally:
+        for h in handles:
+            h.remove()
+        for _, name, module in layers:
+            if name in saved:
+                module.weight = saved[name]
