@@ -6,6 +6,7 @@ both. Keeping them here (not in an engine) is what lets every engine report the 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -13,8 +14,10 @@ class ComputeCounters:
     """Compute side of one layer for one input, with every value on chip.
 
     ``unit_events`` counts activations of the engine's arithmetic unit, keyed by the unit's name in
-    the energy table (e.g. ``"mul16x16"`` for a bit-parallel multiplier lane-cycle, ``"serial_ip16"``
+    the energy table (e.g. ``"mul16x16"`` for a bit-parallel multiplier lane-cycle, ``"sip16"``
     for one cycle of a 16-lane serial inner-product unit); energy multiplies each by its table entry.
+    ``dynamic_act_storage_bits`` is set by engines that detect precision per group at run time: the
+    input activations stored off chip at each group's width plus its per-group header.
     """
 
     steps: int
@@ -25,6 +28,7 @@ class ComputeCounters:
     weight_buffer_read_bits: int    # on-chip weight buffer reads (SB)
     out_buffer_write_bits: int      # on-chip output buffer writes (NBout)
     unit_events: dict[str, int] = field(default_factory=dict)
+    dynamic_act_storage_bits: Optional[int] = None
 
     @property
     def idle_lane_slots(self) -> int:
@@ -55,7 +59,9 @@ class MemoryCounters:
 
     @property
     def bound(self) -> str:
-        return "memory" if self.stall_cycles > 0 else "compute"
+        # the first fetch and last write never overlap compute, so "any stall" would call every layer
+        # memory-bound: a layer is memory-bound when the channel is busy longer than the array
+        return "memory" if self.memory_cycles > self.total_cycles - self.stall_cycles else "compute"
 
     def as_dict(self) -> dict:
         d = asdict(self)

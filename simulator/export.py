@@ -117,7 +117,10 @@ def export(workload: Workload, profiles: Optional[list[str]] = None, force: bool
     network = network or build_network(workload)
     out: dict[str, Path] = {}
     for n in names:
-        precisions = resolve_profile(n, workload.profiles[n], network.layers)
+        try:
+            precisions = resolve_profile(n, workload.profiles[n], network.layers)
+        except SimulatorError as e:   # name the workload file too, like every other workload error
+            raise SimulatorError(f"{workload.source_path}: {e}") from None
         key = trace_key(network, precisions)
         path = trace_path(workload, n, key)
         if force or not is_valid_trace(path, key):

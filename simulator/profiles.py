@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
+from pydantic import BaseModel, ConfigDict, PositiveInt, model_validator
 
 from .errors import SimulatorError
 from .layers import LayerSpec
@@ -45,17 +45,27 @@ class ProfileSpec(BaseModel):
     source: str = ""
     description: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        # validated here, not by the workload, so that a bad shorthand is reported at its own key
+        return _uniform(value) if isinstance(value, str) else value
+
+
+def _uniform(value: str) -> dict:
+    m = UNIFORM.match(value.strip())
+    if not m or int(m.group(1)) < 1:
+        raise ValueError(f"'{value}' is not a profile; write uniform-N (N bits everywhere) or a mapping")
+    bits = int(m.group(1))
+    return {"activations": bits, "weights": bits, "default": bits, "description": value}
+
 
 def parse_profile(value: Union[str, ProfileSpec, dict]) -> ProfileSpec:
     """Turn the ``uniform-N`` shorthand (or a mapping) into a ``ProfileSpec``."""
     if isinstance(value, ProfileSpec):
         return value
     if isinstance(value, str):
-        m = UNIFORM.match(value.strip())
-        if not m or int(m.group(1)) < 1:
-            raise ValueError(f"'{value}' is not a profile; write uniform-N (N bits everywhere) or a mapping")
-        bits = int(m.group(1))
-        return ProfileSpec(activations=bits, weights=bits, default=bits, description=value)
+        return ProfileSpec.model_validate(_uniform(value))
     return ProfileSpec.model_validate(value)
 
 
@@ -72,7 +82,7 @@ def _resolve_tensor(profile: str, what: str, spec: Optional[TensorSpec], selecte
         if len(spec) != len(selected):
             raise SimulatorError(
                 f"profile '{profile}': {what} lists {len(spec)} precisions but the network has "
-                f"{len(selected)} {scope} layer(s): {', '.join(l.name for l in selected)}")
+                f"{len(selected)} {'' if scope == 'all' else scope + ' '}layer(s): {', '.join(l.name for l in selected)}")
         for l, e in zip(selected, spec):
             out[l.name] = _entry(e)
         return out

@@ -80,14 +80,31 @@ def magnitude_bits(max_abs: float) -> int:
     return math.floor(math.log2(max_abs)) + 1
 
 
+def _fits(hi: float, lo: float, fmt: FixedPoint) -> bool:
+    """Whether the extremes ``hi`` and ``lo`` round (ties to even, as ``quantize``) inside ``fmt``."""
+    s = 2.0 ** fmt.frac
+    return round(hi * s) <= fmt.qmax and round(lo * s) >= fmt.qmin
+
+
 def choose_format(x: torch.Tensor, want: TensorPrecision) -> FixedPoint:
-    """The format a profile entry gives tensor ``x``: frac from the observed range unless fixed."""
+    """The format a profile entry gives tensor ``x``: frac from the observed range unless fixed.
+
+    The integer bits are the fewest with which neither extreme saturates."""
     x = x.detach()
-    signed = bool(x.min() < 0) if want.signed is None else want.signed
+    signed = bool(x.numel() and x.min() < 0) if want.signed is None else want.signed
     if want.frac is not None:
         return FixedPoint(want.bits, want.frac, signed)
-    max_abs = float(x.abs().max()) if x.numel() else 0.0
+    hi = max(float(x.max()), 0.0) if x.numel() else 0.0
+    lo = min(float(x.min()), 0.0) if x.numel() and signed else 0.0   # unsigned clamps negatives to 0 by design
+    max_abs = max(hi, -lo)
     frac = want.bits - int(signed) - magnitude_bits(max_abs)
+    if max_abs > 0 and math.isfinite(max_abs):
+        # magnitude_bits is a one-off guess: rounding can carry a value just below 2^I up to 2^I
+        # (saturating), and a signed format holds -2^I exactly (one integer bit to spare)
+        while not _fits(hi, lo, FixedPoint(want.bits, frac, signed)):
+            frac -= 1
+        while _fits(hi, lo, FixedPoint(want.bits, frac + 1, signed)):
+            frac += 1
     return FixedPoint(want.bits, frac, signed)
 
 

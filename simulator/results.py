@@ -57,6 +57,7 @@ class LayerRecord:
     footprint_act_bits: int
     footprint_fp32_bits: int
     footprint_fixed16_bits: int
+    footprint_dynamic_act_bits: int   # activations stored at per-group run-time widths (+ headers); -1 if n/a
 
     @property
     def dram_bits(self) -> int:
@@ -78,6 +79,7 @@ CSV_NAMES: dict[str, str] = {
     "energy_dram_pj": "Energy DRAM pJ", "energy_leakage_pj": "Energy Leakage pJ", "energy_total_pj": "Energy Total pJ",
     "footprint_weight_bits": "Footprint Weight Bits", "footprint_act_bits": "Footprint Act Bits",
     "footprint_fp32_bits": "Footprint FP32 Bits", "footprint_fixed16_bits": "Footprint Fixed16 Bits",
+    "footprint_dynamic_act_bits": "Footprint Dynamic Act Bits",
 }
 assert set(CSV_NAMES) == {f.name for f in fields(LayerRecord)}
 

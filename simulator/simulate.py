@@ -55,7 +55,9 @@ def _records_for(workload: str, profile: str, layer: LayerTrace, out_bits: int, 
             energy_weight_buffer_pj=e["weight_buffer"], energy_out_buffer_pj=e["out_buffer"],
             energy_dram_pj=e["dram"], energy_leakage_pj=e["leakage"], energy_total_pj=e["total"],
             footprint_weight_bits=fp.weight_bits, footprint_act_bits=fp.activation_bits,
-            footprint_fp32_bits=fp.total_bits_fp32, footprint_fixed16_bits=fp.total_bits_fixed16))
+            footprint_fp32_bits=fp.total_bits_fp32, footprint_fixed16_bits=fp.total_bits_fixed16,
+            footprint_dynamic_act_bits=-1 if counters.dynamic_act_storage_bits is None
+            else counters.dynamic_act_storage_bits))
     return out
 
 

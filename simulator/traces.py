@@ -142,6 +142,10 @@ class Trace:
         except SimulatorError:
             self._f.close()
             raise
+        except (OSError, KeyError, RuntimeError, ValueError) as e:
+            # a damaged file can open yet fail on its first object header or attribute
+            self._f.close()
+            raise SimulatorError(f"{self.path}: damaged trace: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
 
     def _validate_root(self) -> None:
         a = self._f.attrs

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from .config import DEFAULT_ACCELERATORS, DEFAULT_MEMORY, AcceleratorConfig, EnergyConfig, MemoryConfig
 from .errors import SimulatorError
@@ -41,13 +41,6 @@ class Workload(BaseModel):
     traces_dir: str = "traces"
     results_dir: str = "results"
     source_path: Optional[str] = Field(default=None, exclude=True)
-
-    @field_validator("profiles", mode="before")
-    @classmethod
-    def _shorthand(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: parse_profile(p) if isinstance(p, str) else p for k, p in v.items()}
-        return v
 
     @property
     def base_dir(self) -> Path:
@@ -96,8 +89,29 @@ def _model_at(cls: Any, loc: tuple) -> Any:
     return t if isinstance(t, type) and issubclass(t, BaseModel) else None
 
 
+def _is_union_tag(part: Any) -> bool:
+    """Pydantic puts the tried alternative of a union into an error's location (``TensorEntry``,
+    ``constrained-int``, ``list[...]``); those are not keys of the file."""
+    return isinstance(part, str) and ("[" in part or part.startswith(("function-", "constrained-"))
+                                      or part in _model_names(Workload))
+
+
+def _model_names(cls: type) -> set[str]:
+    names = {cls.__name__}
+    for f in cls.model_fields.values():
+        for t in _flatten(f.annotation):
+            if isinstance(t, type) and issubclass(t, BaseModel) and t.__name__ not in names:
+                names |= _model_names(t)
+    return names
+
+
+def _flatten(t: Any) -> list:
+    args = typing.get_args(t)
+    return [t] if not args else [a for arg in args for a in _flatten(arg)]
+
+
 def _describe(err: dict, root: type) -> str:
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("function-after",))))
+    loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
     path = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         parent = _model_at(root, loc[:-1])

@@ -14,7 +14,9 @@ from simulator.errors import SimulatorError
 # Horowitz, ISSCC 2014, 45 nm 0.9 V (shared/reference/README.md): the anchor points of the table.
 MUL8, MUL32 = 0.2, 3.1          # pJ, integer multiply
 ADD8, ADD32 = 0.03, 0.1         # pJ, integer add
-SRAM_1MB_64BIT = 100.0          # pJ per 64-bit read
+SRAM_1MB_64BIT = 100.0          # pJ per 64-bit read (the point the buffers do not use; see docs/energy.md)
+SRAM_32KB_64BIT = 20.0
+SRAM_8KB_64BIT = 10.0
 
 
 def mul_pj(width_a: int, width_b: int) -> float:
@@ -67,8 +69,11 @@ def test_default_table_follows_its_documented_derivation():
     assert t.entries["mul16x16"] == pytest.approx(mul_pj(16, 16) + add_pj(16), rel=1e-3)
     # sip16 = 16 one-bit x 16-bit products + 15 16-bit adds (tree) + one 32-bit shift-accumulate.
     assert t.entries["sip16"] == pytest.approx(16 * mul_pj(1, 16) + 15 * add_pj(16) + ADD32, rel=1e-3)
-    for buf in ("act_buffer_pj_per_bit", "weight_buffer_pj_per_bit", "out_buffer_pj_per_bit"):
-        assert t.entries[buf] == pytest.approx(SRAM_1MB_64BIT / 64)
+    # buffers: the documented banking assumption (docs/energy.md): weights at the 8 KB point,
+    # activation and output buffers at the 32 KB point
+    assert t.entries["weight_buffer_pj_per_bit"] == pytest.approx(SRAM_8KB_64BIT / 64)
+    for buf in ("act_buffer_pj_per_bit", "out_buffer_pj_per_bit"):
+        assert t.entries[buf] == pytest.approx(SRAM_32KB_64BIT / 64)
     assert t.units["mul16x16"] == t.units["sip16"] == "pJ"
     assert t.units["leakage"] == "mW"
     assert "interpolated" in t.sources["mul16x16"]

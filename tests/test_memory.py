@@ -285,7 +285,9 @@ def test_double_buffered_timing_compute_bound_tiles_hand_worked():
     # W1 [328,329) F3 [329,393); T2 [328,428); W2 [428,429); T3 [428,528); W3 [528,529).
     m = _fc_four_tiles(400)
     assert (m.tiles, m.total_cycles, m.stall_cycles, m.memory_cycles) == (4, 529, 129, 128 + 3 * 64 + 4)
-    assert m.bound == "memory"          # the first fetch and the last write cannot overlap compute
+    # stalls from the first fetch and last write alone do not make a layer memory-bound: the channel
+    # is busy 324 cycles, the array 400
+    assert m.stall_cycles > 0 and m.bound == "compute"
 
 
 def test_double_buffered_timing_memory_bound_tiles_hand_worked():
