@@ -80,6 +80,30 @@ def _lenet5(num_classes: int, width: float, in_channels: int) -> nn.Module:
     ]))
 
 
+# ---------------------------------------------------------------------------------------- small VGG
+
+def _vgg_small(num_classes: int, width: float, in_channels: int) -> nn.Module:
+    """A small VGG-style CNN for 32x32 digits: the VGG recipe (stages of two 3x3 convolutions, a 2x2
+    max pool after each) at 16/32/64 channels, then two fully connected layers. It is the project's
+    deeper second network on the digits, next to LeNet-5, for comparing precision-search methods."""
+    layers: list[tuple[str, nn.Module]] = []
+    cin = in_channels
+    for stage, channels in enumerate((16, 32, 64), start=1):
+        cout = _scaled(channels, width)
+        for i in (1, 2):
+            layers += [(f"conv{stage}_{i}", _conv(cin, cout, 3, padding=1)), (f"relu{stage}_{i}", nn.ReLU())]
+            cin = cout
+        layers.append((f"pool{stage}", nn.MaxPool2d(2, 2)))
+    f4 = _scaled(128, width)
+    layers += [
+        # Identity at 32x32; lets other input sizes reach fc4 with its 4x4 layout.
+        ("avgpool", nn.AdaptiveAvgPool2d(4)), ("flatten", nn.Flatten()),
+        ("fc4", nn.Linear(cin * 16, f4)), ("relu4", nn.ReLU()),
+        ("fc5", nn.Linear(f4, num_classes)),
+    ]
+    return nn.Sequential(OrderedDict(layers))
+
+
 # ---------------------------------------------------------------------------------------- AlexNet
 
 def _alexnet(num_classes: int, width: float, in_channels: int) -> nn.Module:
@@ -386,6 +410,8 @@ class MobileNetV2(nn.Module):
 ZOO: dict[str, ModelInfo] = {
     "lenet5": ModelInfo(_lenet5, 1, 32, 10,
                         "LeNet-5 (LeCun et al., Proc. IEEE 1998) with ReLU and max pooling, 32x32 digits"),
+    "vgg_small": ModelInfo(_vgg_small, 1, 32, 10,
+                           "small VGG-style CNN (3 stages of two 3x3 convs, 16/32/64 channels, fc 128), 32x32 digits"),
     "alexnet": ModelInfo(_alexnet, 3, 227, 1000,
                          "AlexNet (Krizhevsky et al., NIPS 2012), Caffe bvlc_alexnet: grouped conv2/4/5, LRN"),
     "vgg16": ModelInfo(_vgg(_VGG_STAGES["vgg16"]), 3, 224, 1000,

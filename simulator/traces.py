@@ -145,7 +145,8 @@ class Trace:
         except (OSError, KeyError, RuntimeError, ValueError) as e:
             # a damaged file can open yet fail on its first object header or attribute
             self._f.close()
-            raise SimulatorError(f"{self.path}: damaged trace: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
+            detail = str(e.args[0] if isinstance(e, KeyError) and e.args else e)   # KeyError quotes its text
+            raise SimulatorError(f"{self.path}: damaged trace: {(detail.splitlines() or [type(e).__name__])[0]}") from None
 
     def _validate_root(self) -> None:
         a = self._f.attrs
