@@ -27,11 +27,15 @@ def _load(path: Optional[str]):
     return load_workload(path)
 
 
+def _names(csv: Optional[str]) -> Optional[list[str]]:
+    return [n.strip() for n in csv.split(",") if n.strip()] if csv else None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
     wl = _load(args.workload)
     t0 = time.perf_counter()
-    paths = export(wl, profiles=args.profiles.split(",") if args.profiles else None, force=args.force)
+    paths = export(wl, profiles=_names(args.profiles), force=args.force)
     for name, path in paths.items():
         size = path.stat().st_size / 2**20
         print(f"{name}: {path} ({size:.1f} MiB)")
@@ -48,7 +52,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     heads = ["layer", "kind", "input (NCHW)", "weights", "groups", "MACs", "act fmt", "weight fmt",
              "act min", "act max", "act zeros", "act needed bits", "act essential bits"]
     print(render(rows, cols, heads))
-    print(f"{len(rows)} layers, {sum(r['macs'] for r in rows) / 1e9:.3f} GMAC in all (formats: s/u bits.frac)")
+    print(f"{len(rows)} layers, {sum(r['macs'] for r in rows):,} MACs in all (formats: s/u bits.frac)")
     return 0
 
 
@@ -93,7 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .simulate import run_workload
     wl = _load(args.workload)
     t0 = time.perf_counter()
-    result = run_workload(wl, profiles=args.profiles.split(",") if args.profiles else None, force_export=args.force)
+    result = run_workload(wl, profiles=_names(args.profiles), force_export=args.force)
     if not args.summary:
         for profile in dict.fromkeys(r.profile for r in result.records):
             for memory in dict.fromkeys(r.memory for r in result.records):

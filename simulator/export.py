@@ -54,13 +54,20 @@ def build_network(workload: Workload) -> Network:
     weights = workload.resolve_path(spec.weights) if spec.weights else None
     if weights is not None and not weights.is_file():
         raise SimulatorError(f"{workload.source_path}: model.weights: no such file '{weights}'")
-    model = build_model(spec.name, num_classes=spec.num_classes, width=spec.width, seed=spec.seed, weights=weights)
+    # errors of the model and input builders get the workload file and section in front
+    try:
+        model = build_model(spec.name, num_classes=spec.num_classes, width=spec.width, seed=spec.seed, weights=weights)
+    except SimulatorError as e:
+        raise SimulatorError(f"{workload.source_path}: model: {e}") from None
     size = workload.input.size or info.image_size
     shape = (info.in_channels, size, size)
     inp = workload.input
     if inp.path is not None:
         inp = inp.model_copy(update={"path": str(workload.resolve_path(inp.path))})
-    batch = load_inputs(inp, info.in_channels, size)
+    try:
+        batch = load_inputs(inp, info.in_channels, size)
+    except SimulatorError as e:
+        raise SimulatorError(f"{workload.source_path}: input: {e}") from None
     try:
         layers = shapes_of(model, shape)
     except RuntimeError as e:

@@ -124,6 +124,10 @@ class RunResult:
         import numpy
         import torch
         table = load_table(self.workload.energy)
+        keys = {}
+        for p, path in self.traces.items():
+            with open_trace(path) as t:
+                keys[p] = {"path": str(path), "key": t.key}
         return {
             "tool": "precision-sim", "tool_version": __version__,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -133,7 +137,7 @@ class RunResult:
             "workload_file": self.workload.source_path,
             "workload": self.workload.model_dump(mode="json"),
             "baseline": self.workload.baseline_accelerator.name,
-            "traces": {p: {"path": str(path), "key": open_trace(path).key} for p, path in self.traces.items()},
+            "traces": keys,
             "dram": {m.name: (None if resolve_dram(m) is None else vars(resolve_dram(m))) for m in self.workload.memory},
             "energy_table": describe_table(table),
             "seconds": self.seconds,

@@ -61,7 +61,8 @@ class TraceWriter:
         g = self._f["layers"].create_group(spec.name.replace("/", "|"))
         for key, data, fmt in (("activations", activations, act_fmt), ("weights", weights, weight_fmt)):
             arr = np.asarray(data).astype(storage_dtype(fmt), copy=False)
-            g.create_dataset(key, data=arr, chunks=True if arr.size > 1024 else None,
+            # every chunk carries a Fletcher-32 checksum, so damaged bytes fail loudly on read
+            g.create_dataset(key, data=arr, chunks=True, fletcher32=True,
                              **(_COMPRESSION if arr.size > 1024 else {}))
         attrs = {"index": index, **spec.to_attrs(), **_fmt_attrs("act", act_fmt), **_fmt_attrs("weight", weight_fmt)}
         for k, v in attrs.items():

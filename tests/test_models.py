@@ -44,11 +44,13 @@ def _names(specs: list[LayerSpec], kind: str) -> list[str]:
 # ------------------------------------------------------------------------------- structure
 
 def test_zoo_lists_the_papers_networks_with_their_defaults() -> None:
+    # the papers' networks, plus vgg_small: the deeper digits network trained by the project
     assert set(ZOO) == {"lenet5", "alexnet", "vgg16", "vgg19", "nin", "googlenet", "resnet18", "resnet50",
-                        "mobilenet_v2"}
+                        "mobilenet_v2", "vgg_small"}
     assert ZOO["alexnet"].image_size == 227 and ZOO["lenet5"].image_size == 32
     assert ZOO["lenet5"].input_shape == (1, 32, 32) and ZOO["lenet5"].num_classes == 10
-    assert all(info.image_size == 224 for n, info in ZOO.items() if n not in ("alexnet", "lenet5"))
+    assert all(info.image_size == 224 for n, info in ZOO.items() if n not in ("alexnet", "lenet5", "vgg_small"))
+    assert ZOO["vgg_small"].input_shape == (1, 32, 32)
     assert all(info.description for info in ZOO.values())
 
 

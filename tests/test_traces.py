@@ -16,10 +16,10 @@ import yaml
 
 from simulator.errors import SimulatorError
 from simulator.export import build_network, export, trace_key
-from simulator.layers import CONV, FC, LayerSpec
+from simulator.layers import CONV, FC
 from simulator.models import build_model
 from simulator.profiles import resolve_profile
-from simulator.quantize import FixedPoint, quantized, storage_dtype
+from simulator.quantize import quantized, storage_dtype
 from simulator.traces import FORMAT, SCHEMA_VERSION, Trace, TraceWriter, is_valid_trace, open_trace
 from simulator.workload import load_workload, workload_from_dict
 
