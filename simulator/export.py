@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -17,7 +16,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .errors import SimulatorError
-from .inputs import InputBatch, describe, load_inputs
+from .inputs import InputBatch, InputSpec, describe, load_inputs
 from .layers import LayerSpec, shapes_of
 from .models import ZOO, build_model
 from .profiles import precision_table, resolve_profile
@@ -26,15 +25,37 @@ from .traces import SCHEMA_VERSION, TraceWriter, is_valid_trace
 from .workload import Workload
 
 
-@dataclass
 class Network:
-    """The built network of a workload and its inputs: what export needs, built once."""
+    """A workload's network and inputs. Its layer shapes come from a free structure-only model; the
+    real (seeded or loaded) model and the inputs are built only when a trace must be written."""
 
-    model: torch.nn.Module
-    layers: list[LayerSpec]
-    inputs: InputBatch
-    input_shape: tuple[int, int, int]
-    identity: dict            # JSON-able: what determines the tensors besides the profile
+    def __init__(self, workload: Workload, layers: list[LayerSpec], input_shape: tuple[int, int, int],
+                 input_spec: InputSpec, weights: Optional[Path], identity: dict):
+        self.workload, self.layers, self.input_shape = workload, layers, input_shape
+        self.identity = identity        # JSON-able: what determines the tensors besides the profile
+        self._input_spec, self._weights = input_spec, weights
+        self._model: Optional[torch.nn.Module] = None
+        self._inputs: Optional[InputBatch] = None
+
+    @property
+    def model(self) -> torch.nn.Module:
+        if self._model is None:
+            spec, where = self.workload.model, self.workload.source_path
+            try:
+                self._model = build_model(spec.name, num_classes=spec.num_classes, width=spec.width,
+                                          seed=spec.seed, weights=self._weights)
+            except SimulatorError as e:
+                raise SimulatorError(f"{where}: model: {e}") from None
+        return self._model
+
+    @property
+    def inputs(self) -> InputBatch:
+        if self._inputs is None:
+            try:
+                self._inputs = load_inputs(self._input_spec, self.input_shape[0], self.input_shape[1])
+            except SimulatorError as e:
+                raise SimulatorError(f"{self.workload.source_path}: input: {e}") from None
+        return self._inputs
 
 
 def _sha256_file(path: Path) -> str:
@@ -46,7 +67,7 @@ def _sha256_file(path: Path) -> str:
 
 
 def build_network(workload: Workload) -> Network:
-    """Build the workload's model (seeded, or from its weights file) and load its inputs."""
+    """The workload's network: layer shapes and identity now, model and inputs on first use."""
     spec = workload.model
     if spec.name not in ZOO:
         raise SimulatorError(f"{workload.source_path}: model.name: unknown model '{spec.name}'; valid: {', '.join(ZOO)}")
@@ -56,7 +77,8 @@ def build_network(workload: Workload) -> Network:
         raise SimulatorError(f"{workload.source_path}: model.weights: no such file '{weights}'")
     # errors of the model and input builders get the workload file and section in front
     try:
-        model = build_model(spec.name, num_classes=spec.num_classes, width=spec.width, seed=spec.seed, weights=weights)
+        structure = build_model(spec.name, num_classes=spec.num_classes, width=spec.width, seed=spec.seed,
+                                structure_only=True)
     except SimulatorError as e:
         raise SimulatorError(f"{workload.source_path}: model: {e}") from None
     size = workload.input.size or info.image_size
@@ -65,20 +87,20 @@ def build_network(workload: Workload) -> Network:
     if inp.path is not None:
         inp = inp.model_copy(update={"path": str(workload.resolve_path(inp.path))})
     try:
-        batch = load_inputs(inp, info.in_channels, size)
-    except SimulatorError as e:
-        raise SimulatorError(f"{workload.source_path}: input: {e}") from None
-    try:
-        layers = shapes_of(model, shape)
+        layers = shapes_of(structure, shape)
     except RuntimeError as e:
         raise SimulatorError(f"{workload.source_path}: model '{spec.name}' cannot run on {shape} inputs: "
                              f"{str(e).splitlines()[0]}") from None
+    try:
+        inputs = describe(inp)
+    except SimulatorError as e:
+        raise SimulatorError(f"{workload.source_path}: input: {e}") from None
     identity = {
         "model": {**spec.model_dump(), "weights": str(weights) if weights else None},
         "weights_sha256": _sha256_file(weights) if weights else None,
-        "inputs": {**describe(inp), "input_shape": list(shape)},
+        "inputs": {**inputs, "input_shape": list(shape)},
     }
-    return Network(model, layers, batch, shape, identity)
+    return Network(workload, layers, shape, inp, weights, identity)
 
 
 def trace_key(network: Network, precisions: dict[str, LayerPrecision]) -> str:

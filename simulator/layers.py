@@ -114,7 +114,8 @@ def shapes_of(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerSpec]
     try:
         was_training = model.training
         model.eval()
-        model(torch.zeros((1, *input_shape)))
+        device = next(model.parameters()).device      # "meta" for a structure-only model
+        model(torch.zeros((1, *input_shape), device=device))
         model.train(was_training)
     finally:
         for h in handles:

@@ -488,8 +488,10 @@ def _load_weights(model: nn.Module, path: Path) -> None:
 
 
 def build_model(name: str, *, num_classes: int | None = None, width: float = 1.0, seed: int = 0,
-                weights: str | Path | None = None, in_channels: int | None = None) -> nn.Module:
-    """Build zoo model ``name``, seeded (or loaded from a local ``weights`` state_dict), in eval mode."""
+                weights: str | Path | None = None, in_channels: int | None = None,
+                structure_only: bool = False) -> nn.Module:
+    """Build zoo model ``name``, seeded (or loaded from a local ``weights`` state_dict), in eval mode.
+    ``structure_only`` returns it on the meta device, unfilled: enough for shapes, free to build."""
     info = ZOO.get(name)
     if info is None:
         raise SimulatorError(f"unknown model '{name}'; valid names: {', '.join(ZOO)}")
@@ -504,6 +506,8 @@ def build_model(name: str, *, num_classes: int | None = None, width: float = 1.0
     # Built on the meta device: no memory and no default (global-RNG) init until our seeded one.
     with torch.device("meta"):
         model = info.builder(num_classes, width, in_channels)
+    if structure_only:
+        return model.eval()
     model = model.to_empty(device="cpu")
     _initialise(model, seed)
     if weights is not None:

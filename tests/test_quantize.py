@@ -67,7 +67,7 @@ def test_format_ranges():
 @given(arrays, formats)
 def test_quantize_saturates_to_the_bounds(x, fmt):
     q = quantize(torch.from_numpy(x), fmt).numpy()
-    assert q.dtype == np.int64
+    assert q.dtype == (np.int32 if fmt.bits <= 31 else np.int64)
     assert q.min(initial=fmt.qmin) >= fmt.qmin and q.max(initial=fmt.qmax) <= fmt.qmax
     r = _exact_rounded(x, fmt)
     np.testing.assert_array_equal(q[r > fmt.qmax], fmt.qmax)
@@ -267,7 +267,7 @@ def test_callback_sees_integers_within_the_formats(net_and_input):
     assert [(s[1].name, s[1].kind) for s in seen] == [("conv1", CONV), ("conv2", CONV), ("fc", FC)]
     for index, spec, act_q, act_fmt, w_q, w_fmt in seen:
         for t, f in ((act_q, act_fmt), (w_q, w_fmt)):
-            assert t.dtype == torch.int64 and f.bits == 6
+            assert t.dtype == torch.int32 and f.bits == 6
             assert int(t.min()) >= f.qmin and int(t.max()) <= f.qmax
         assert act_q.shape[0] == 2
         # the weight integers are those of the float weights (restored after the context)
