@@ -113,6 +113,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare
+    from .table import render
+    wl = _load(args.workload)
+    t0 = time.perf_counter()
+    comp = compare(wl, _names(args.profiles), _names(args.engines), _names(args.memory))
+    for memory in comp.memories:
+        for metric in args.metrics.split(","):
+            rows, cols = comp.side_by_side(memory, metric.strip())
+            print(f"\n== {wl.name} | memory {memory} | {comp.METRICS[metric.strip()]}"
+                  + (f" (over {comp.run.workload.baseline_accelerator.name} at {comp.profiles[0]})"
+                     if metric.strip() == "speedup" else "")
+                  + " ==")
+            print(render(rows, cols))
+    print(f"\n== {wl.name}: totals ==")
+    print(_totals_table(comp.run))
+    csv_path, json_path = comp.write(args.out)
+    print(f"\nwrote {csv_path} and {json_path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m simulator",
                                 description="precision-sim: per-layer precision on bit-parallel and bit-serial accelerators")
@@ -133,6 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="re-export traces even when a matching one exists")
     r.add_argument("--out", help="results folder (default: <results_dir>/<workload name>)")
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="side-by-side per-layer table of profiles x engines; writes CSV/JSON")
+    _workload_arg(c)
+    c.add_argument("--profiles", help="comma-separated profile names (default: all)")
+    c.add_argument("--engines", help="comma-separated accelerator names or engine kinds (default: all)")
+    c.add_argument("--memory", help="comma-separated memory names (default: all)")
+    c.add_argument("--metrics", default="bits,cycles,speedup,energy,footprint",
+                   help="tables to print, comma-separated: bits, cycles, speedup, energy, footprint, bound")
+    c.add_argument("--out", help="results folder (default: <results_dir>/<workload>/compare)")
+    c.set_defaults(func=cmd_compare)
 
     i = sub.add_parser("inspect", help="per-layer table of a trace: shapes, MACs, precision, ranges, zeros, needed bits")
     i.add_argument("trace", help="HDF5 trace file")
