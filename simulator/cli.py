@@ -134,6 +134,42 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_requests(args: argparse.Namespace) -> int:
+    from .engines import make_engine
+    from .export import export
+    from .memory import plan_layer, resolve_dram, write_request_trace
+    from .traces import open_trace
+    wl = _load(args.workload)
+    where = wl.source_path
+    profile = args.profile or next(iter(wl.profiles))
+    mems = {m.name: m for m in wl.memory}
+    accs = {a.name: a for a in wl.accelerators}
+    mem = mems.get(args.memory) if args.memory else next((m for m in wl.memory if not m.on_chip), None)
+    if mem is None or mem.on_chip:
+        raise SimulatorError(f"{where}: --memory must name an off-chip memory; memories: {', '.join(mems)}")
+    acc = accs.get(args.accelerator) if args.accelerator else wl.baseline_accelerator
+    if acc is None:
+        raise SimulatorError(f"{where}: no accelerator named '{args.accelerator}'; accelerators: {', '.join(accs)}")
+    path = export(wl, profiles=[profile])[profile]
+    with open_trace(path) as trace:
+        layers = list(trace)
+        names = [l.spec.name for l in layers]
+        if args.layer not in names:
+            raise SimulatorError(f"{path}: no layer named '{args.layer}'; layers: {', '.join(names)}")
+        i = names.index(args.layer)
+        layer = layers[i]
+        out_bits = layers[i + 1].act_format.bits if i + 1 < len(layers) else 16
+        a, w = layer.act_format.bits, layer.weight_format.bits
+        values = (layer.activations[0], layer.weights) if make_engine(acc).needs_values else (None, None)
+        compute = make_engine(acc).compute(layer.spec, a, w, *values)
+    dram = resolve_dram(mem)
+    plan = plan_layer(layer.spec, a, w, out_bits, mem, dram.burst_bytes)
+    write_request_trace(args.out, layer.spec, plan, dram, acc.frequency_mhz, compute.compute_cycles)
+    print(f"wrote {args.out}: {plan.dram_bits // 8:,} bytes in {plan.tiles} tile(s), {plan.loop_order}, "
+          f"{dram.name} bursts of {dram.burst_bytes} B, cycles at {acc.frequency_mhz:g} MHz ({acc.name})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m simulator",
                                 description="precision-sim: per-layer precision on bit-parallel and bit-serial accelerators")
@@ -164,6 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tables to print, comma-separated: bits, cycles, speedup, energy, footprint, bound")
     c.add_argument("--out", help="results folder (default: <results_dir>/<workload>/compare)")
     c.set_defaults(func=cmd_compare)
+
+    q = sub.add_parser("requests", help="write one layer's DRAM request trace (CSV: cycle,address,rw,bytes,operand) "
+                                        "for a DRAM simulator")
+    _workload_arg(q)
+    q.add_argument("--layer", required=True, help="layer name")
+    q.add_argument("--profile", help="profile (default: the workload's first)")
+    q.add_argument("--memory", help="off-chip memory name (default: the workload's first off-chip one)")
+    q.add_argument("--accelerator", help="accelerator whose compute paces the fetches (default: the baseline)")
+    q.add_argument("--out", required=True, help="CSV file to write")
+    q.set_defaults(func=cmd_requests)
 
     i = sub.add_parser("inspect", help="per-layer table of a trace: shapes, MACs, precision, ranges, zeros, needed bits")
     i.add_argument("trace", help="HDF5 trace file")

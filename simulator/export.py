@@ -20,7 +20,7 @@ from .inputs import InputBatch, InputSpec, describe, load_inputs
 from .layers import LayerSpec, shapes_of
 from .models import ZOO, build_model
 from .profiles import precision_table, resolve_profile
-from .quantize import LayerPrecision
+from .quantize import QUANTIZER_VERSION, LayerPrecision
 from .traces import SCHEMA_VERSION, TraceWriter, is_valid_trace
 from .workload import Workload
 
@@ -107,6 +107,7 @@ def trace_key(network: Network, precisions: dict[str, LayerPrecision]) -> str:
     payload = {"identity": {**network.identity, "model": {k: v for k, v in network.identity["model"].items()
                                                           if k != "weights"}},
                "precisions": precision_table(precisions), "tool_version": __version__,
+               "quantizer_version": QUANTIZER_VERSION,
                "schema_version": SCHEMA_VERSION}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -21,6 +21,10 @@ from torch import nn
 from .layers import LayerSpec, compute_layers, spec_of
 
 
+# Part of every trace's content key: bump it when quantized values change for the same inputs.
+QUANTIZER_VERSION = 2
+
+
 @dataclass(frozen=True)
 class FixedPoint:
     """A concrete fixed-point format: value = integer * 2^-frac."""

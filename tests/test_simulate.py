@@ -173,3 +173,20 @@ def test_run_command_prints_the_table_and_writes_results(tmp_path):
         assert f"\n{layer} " in out
     assert (tmp_path / "results" / "tiny" / "layers.csv").is_file()
     assert (tmp_path / "results" / "tiny" / "run.json").is_file()
+
+
+def test_requests_command_writes_a_dram_trace(tmp_path):
+    from simulator.cli import main
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(_workload(tmp_path)))
+    out = tmp_path / "req.csv"
+    assert main(["requests", str(path), "--layer", "conv2", "--profile", "uniform-8", "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "cycle,address,rw,bytes,operand"
+    rows = [l.split(",") for l in lines[1:]]
+    recs = {(r.profile, r.memory, r.accelerator, r.layer): r
+            for r in run_workload(workload_from_dict(_workload(tmp_path), str(path)), progress=False).records}
+    r = recs[("uniform-8", "ddr4", "dadn", "conv2")]
+    assert sum(int(x[3]) for x in rows) * 8 == r.dram_bits
+    assert {x[4] for x in rows} == {"act", "weight", "out"}
+    assert main(["requests", str(path), "--layer", "nope", "--out", str(out)]) == 2
