@@ -211,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, help="CSV file to write")
     q.set_defaults(func=cmd_requests)
 
+    from .figures_command import add_parser as add_figures
+    add_figures(sub)
+
     i = sub.add_parser("inspect", help="per-layer table of a trace: shapes, MACs, precision, ranges, zeros, needed bits")
     i.add_argument("trace", help="HDF5 trace file")
     i.set_defaults(func=cmd_inspect)
