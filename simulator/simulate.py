@@ -61,10 +61,12 @@ def _records_for(workload: str, profile: str, layer: LayerTrace, out_bits: int, 
     return out
 
 
-def _fill_speedups(records: list[LayerRecord], baseline: str) -> None:
-    base = {(r.profile, r.memory, r.layer, r.input): r.total_cycles for r in records if r.accelerator == baseline}
+def _fill_speedups(records: list[LayerRecord], baselines: dict[str, str]) -> None:
+    """Speedup of each record over its accelerator's baseline (same profile, memory, layer, input)."""
+    cycles = {(r.accelerator, r.profile, r.memory, r.layer, r.input): r.total_cycles for r in records}
     for r in records:
-        b = base.get((r.profile, r.memory, r.layer, r.input), base.get((r.profile, r.memory, r.layer, "all")))
+        key = (baselines[r.accelerator], r.profile, r.memory, r.layer)
+        b = cycles.get((*key, r.input), cycles.get((*key, "all")))
         r.speedup = b / r.total_cycles if b is not None and r.total_cycles else float("nan")
 
 
@@ -91,18 +93,24 @@ def simulate(trace: Union[str, Path], accelerators: Sequence[AcceleratorConfig],
         for i, layer in enumerate(bar):
             out_bits = layers[i + 1].act_format.bits if i + 1 < len(layers) else OUT_BITS_LAST
             acts = weights = None
+            fmt_a, fmt_w = layer.act_format, layer.weight_format
             for acc, engine in zip(accelerators, engines):
                 if not engine.needs_values:
-                    c = engine.compute(layer.spec, layer.act_format.bits, layer.weight_format.bits)
+                    c = engine.compute(layer.spec, fmt_a.bits, fmt_w.bits)
                     records += _records_for(workload, profile, layer, out_bits, acc, c, "all", memories, table)
                     continue
                 if acts is None:
-                    acts, weights = layer.activations, layer.weights
+                    acts = layer.activations
+                if weights is None and engine.needs_weights:   # fc6 of VGG-19 alone is 100M weights
+                    weights = layer.weights
                 for n in range(acts.shape[0]):
-                    c = engine.compute(layer.spec, layer.act_format.bits, layer.weight_format.bits, acts[n], weights)
+                    c = engine.compute(layer.spec, fmt_a.bits, fmt_w.bits, acts[n],
+                                       weights if engine.needs_weights else None,
+                                       act_signed=fmt_a.signed, weight_signed=fmt_w.signed)
                     records += _records_for(workload, profile, layer, out_bits, acc, c,
                                             ids[n] if n < len(ids) else str(n), memories, table)
-    _fill_speedups(records, baseline or accelerators[0].name)
+    default = baseline or accelerators[0].name
+    _fill_speedups(records, {a.name: a.baseline or default for a in accelerators})
     return records
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError, model_validator
 
 from .config import DEFAULT_ACCELERATORS, DEFAULT_MEMORY, AcceleratorConfig, EnergyConfig, MemoryConfig
 from .errors import SimulatorError
@@ -41,6 +41,23 @@ class Workload(BaseModel):
     traces_dir: str = "traces"
     results_dir: str = "results"
     source_path: Optional[str] = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _names_resolve(self) -> "Workload":
+        names = [a.name for a in self.accelerators]
+        if len(set(names)) != len(names):
+            raise ValueError(f"accelerator names must be unique, got {names}")
+        if len({m.name for m in self.memory}) != len(self.memory):
+            raise ValueError(f"memory names must be unique, got {[m.name for m in self.memory]}")
+        for a in self.accelerators:
+            if a.baseline is not None and a.baseline not in names:
+                raise ValueError(f"accelerator '{a.name}': baseline '{a.baseline}' is not an accelerator; "
+                                 f"accelerators are: {', '.join(names)}")
+        return self
+
+    def baseline_of(self, acc: AcceleratorConfig) -> str:
+        """The accelerator ``acc``'s speedup is measured against."""
+        return acc.baseline or self.baseline_accelerator.name
 
     @property
     def base_dir(self) -> Path:

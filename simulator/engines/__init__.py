@@ -6,8 +6,13 @@ from ..errors import SimulatorError
 from .base import Engine, passes, steps
 from .bit_parallel import BitParallelEngine
 from .bit_serial import BitSerialEngine, serial_dot
+from .bitfusion import BitFusionEngine
+from .dynamic import DynamicEngine
+from .loom import LoomEngine
+from .pragmatic import PragmaticEngine, pragmatic_dot
 
-ENGINES: dict[str, type[Engine]] = {cls.name: cls for cls in (BitParallelEngine, BitSerialEngine)}
+ENGINES: dict[str, type[Engine]] = {cls.name: cls for cls in (BitParallelEngine, BitSerialEngine, DynamicEngine,
+                                                              PragmaticEngine, LoomEngine, BitFusionEngine)}
 
 
 def make_engine(config: AcceleratorConfig) -> Engine:
@@ -19,5 +24,5 @@ def make_engine(config: AcceleratorConfig) -> Engine:
     return cls(config)
 
 
-__all__ = ["ENGINES", "Engine", "BitParallelEngine", "BitSerialEngine", "make_engine", "passes", "steps",
-           "serial_dot"]
+__all__ = ["ENGINES", "Engine", "BitParallelEngine", "BitSerialEngine", "DynamicEngine", "PragmaticEngine",
+           "LoomEngine", "BitFusionEngine", "make_engine", "passes", "steps", "serial_dot", "pragmatic_dot"]

@@ -89,6 +89,11 @@ class Engine(ABC):
     name: ClassVar[str]              # registry key, equal to AcceleratorConfig.engine
     needs_values: ClassVar[bool]     # True when compute() needs the activation/weight values
 
+    @property
+    def needs_weights(self) -> bool:
+        """True when this configuration reads the weight values (Loom's dynamic weight widths)."""
+        return False
+
     def __init__(self, config: AcceleratorConfig):
         if config.engine != self.name:
             raise SimulatorError(f"accelerator {config.name!r}: field 'engine' is {config.engine!r}, "
@@ -102,6 +107,9 @@ class Engine(ABC):
 
     @abstractmethod
     def compute(self, layer: LayerSpec, act_bits: int, weight_bits: int,
-                activations: np.ndarray | None = None, weights: np.ndarray | None = None) -> ComputeCounters:
-        """Counters of ``layer`` for ONE input. ``activations`` (C, H, W) integers and ``weights``
-        are given only to engines with ``needs_values``; the others ignore them."""
+                activations: np.ndarray | None = None, weights: np.ndarray | None = None,
+                act_signed: bool | None = None, weight_signed: bool | None = None) -> ComputeCounters:
+        """Counters of ``layer`` for ONE input. ``activations`` (C, H, W) integers are given only
+        to engines with ``needs_values``, ``weights`` only where ``needs_weights``; the others ignore
+        them. ``act_signed``/``weight_signed`` are the formats' signedness (from the trace); None:
+        inferred from the values."""

@@ -23,7 +23,8 @@ class BitParallelEngine(Engine):
         return passes(act_bits, bw) * passes(weight_bits, bw)
 
     def compute(self, layer: LayerSpec, act_bits: int, weight_bits: int,
-                activations: np.ndarray | None = None, weights: np.ndarray | None = None) -> ComputeCounters:
+                activations: np.ndarray | None = None, weights: np.ndarray | None = None,
+                act_signed: bool | None = None, weight_signed: bool | None = None) -> ComputeCounters:
         check_bits(layer, act_bits, weight_bits)
         acc, cols = self.config, self.columns
         n = steps(layer, acc, cols)

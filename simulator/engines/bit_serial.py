@@ -66,7 +66,8 @@ class BitSerialEngine(Engine):
         return act_bits * passes(weight_bits, self.config.base_width)
 
     def compute(self, layer: LayerSpec, act_bits: int, weight_bits: int,
-                activations: np.ndarray | None = None, weights: np.ndarray | None = None) -> ComputeCounters:
+                activations: np.ndarray | None = None, weights: np.ndarray | None = None,
+                act_signed: bool | None = None, weight_signed: bool | None = None) -> ComputeCounters:
         check_bits(layer, act_bits, weight_bits)
         acc, cols = self.config, self.columns
         weight_passes = passes(weight_bits, acc.base_width)
