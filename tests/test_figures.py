@@ -227,3 +227,31 @@ def test_figures_never_import_torch_or_the_simulator():
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_search_reports_feed_figures_2_to_4(tmp_path):
+    """The files `python -m simulator search` writes are read as they are."""
+    from simulator.figures.search import (data_for_profiles, data_for_sweeps, data_for_tradeoff, search_reports,
+                                          sweeps_from_reports)
+    acc = lambda top1: {"top1": top1, "top5": 1.0, "relative_top1": 1.0, "n": 10}  # noqa: E731
+    prec = lambda a, w: {"activations": {"bits": a}, "weights": {"bits": w}}  # noqa: E731
+    folder = tmp_path / "net"
+    folder.mkdir()
+    for method, bits, table in (("judd", 4, None), ("uniform", 6, {"4": 0.5, "6": 0.9, "8": 1.0})):
+        doc = {"workload": "workloads/net.yaml", "method": method, "float_val": acc(1.0), "float_test": acc(0.8),
+               "profiles": [{"name": f"{method}-99", "target": 0.99, "precisions": {"c1": prec(bits, 8), "f1": prec(5, 3)},
+                             "test": acc(0.78), "cost": {"rows": [{"footprint_reduction_vs_fp32": 0.7}]}}],
+               "details": {"table": table} if table else
+               {"sensitivity": {"c1.activations": {"integer": {"1": 0.5, "2": 1.0}, "fraction": {"3": 0.9},
+                                                   "range_integer_bits": 2}}}}
+        (folder / f"search-{method}.json").write_text(json.dumps(doc))
+    files = search_reports(tmp_path)["net"]
+    prof = data_for_profiles(files)
+    assert prof["layers"] == ["c1", "f1"] and list(prof["methods"]["judd"]["activations"]) == [4, 5]
+    trade = data_for_tradeoff(files)
+    assert trade["methods"]["uniform"]["relative_top1"][0] == pytest.approx(100 * 0.78 / 0.8)
+    assert trade["methods"]["judd"]["footprint_reduction"][0] == pytest.approx(70)
+    sweeps = data_for_sweeps(sweeps_from_reports(files))
+    assert list(sweeps["panels"]) == ["activations, integer bits", "activations, fraction bits"]
+    assert list(sweeps["panels"]["activations, integer bits"]["c1"]["relative"]) == [0.5, 1.0]
+    assert list(sweeps["uniform"]["bits"]) == [4, 6, 8]

@@ -18,7 +18,7 @@ from .precision import data_for_precision, draw_precision, profile_format
 from .roofline import data_for_roofline, draw_roofline
 from .runs import DERIVED_SUFFIXES
 from .search import (SWEEPS_FILE, data_for_profiles, data_for_sweeps, data_for_tradeoff, draw_profiles,
-                     draw_sweeps, draw_tradeoff, method_files)
+                     draw_sweeps, draw_tradeoff, method_files, search_reports, sweeps_from_reports)
 from .tradeoffs import data_for_throughput, data_for_width, draw_throughput, draw_width
 from .zoo import data_for_zoo, draw_energy_efficiency, draw_speedup
 
@@ -100,6 +100,14 @@ def make_figures(dirs: Sequence[Union[str, Path]], out: Union[str, Path], root: 
         if (sd / SWEEPS_FILE).is_file():
             found_sweeps = True
             rep.written += draw_sweeps(data_for_sweeps(sd / SWEEPS_FILE), out / f"sweeps_{sd.name}")
+    for name, files in search_reports(root).items():      # what `simulator search` writes
+        found_methods = True
+        rep.written += draw_profiles(data_for_profiles(files), out / f"profiles_{name}")
+        rep.written += draw_tradeoff(data_for_tradeoff(files), out / f"tradeoff_{name}")
+        sweeps_doc = sweeps_from_reports(files)
+        if sweeps_doc is not None:
+            found_sweeps = True
+            rep.written += draw_sweeps(data_for_sweeps(sweeps_doc), out / f"sweeps_{name}")
     if not found_methods:
         say(f"skipped search profiles and footprint vs accuracy (figures 2, 4): no {root}/search/<workload>/<method>.json")
     if not found_sweeps:

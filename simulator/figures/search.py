@@ -41,10 +41,69 @@ def method_files(folder: Union[str, Path]) -> list[Path]:
     return sorted(p for p in Path(folder).glob("*.json") if p.name != SWEEPS_FILE)
 
 
+SEARCH_REPORT = "search-*.json"      # what `python -m simulator search` writes into results/<workload>/
+
+
+def search_reports(root: Union[str, Path]) -> dict[str, list[Path]]:
+    """The search reports under ``root``: results/<workload>/search-<method>.json, per workload."""
+    out: dict[str, list[Path]] = {}
+    for p in sorted(Path(root).glob(f"*/{SEARCH_REPORT}")):
+        out.setdefault(p.parent.name, []).append(p)
+    return out
+
+
+def _is_report(doc: dict[str, Any]) -> bool:
+    return "float_test" in doc and all("precisions" in p for p in doc.get("profiles", []))
+
+
+def _from_report(doc: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A search report (``SearchReport.as_dict``) in this module's schema: held-out (test) top-1,
+    the footprint reduction the simulator reported, bits per layer."""
+    name = Path(doc["workload"]).stem if str(doc["workload"]).endswith(".yaml") else doc["workload"]
+    profiles = []
+    for i, p in enumerate(doc["profiles"]):
+        if not p.get("test") or not (p.get("cost") or {}).get("rows"):
+            raise SimulatorError(f"{path}: profiles[{i}]: no test accuracy or cost (rerun search without --no-cost)")
+        profiles.append({
+            "target": p["target"], "top1": p["test"]["top1"],
+            "footprint_reduction_vs_fp32": p["cost"]["rows"][0]["footprint_reduction_vs_fp32"],
+            "layers": [{"name": n, "act_bits": v["activations"]["bits"], "weight_bits": v["weights"]["bits"]}
+                       for n, v in p["precisions"].items()]})
+    return {"workload": name, "method": doc["method"], "float_top1": doc["float_test"]["top1"],
+            "profiles": profiles}
+
+
+def sweeps_from_reports(paths: Sequence[Union[str, Path]]) -> Optional[dict[str, Any]]:
+    """Figure 3's document built from the Judd et al. report's per-layer sweeps (integer and
+    fraction bits, validation split) and the uniform report's table, or None without a Judd report."""
+    docs = {d["method"]: d for d in (json.loads(Path(p).read_text()) for p in paths)}
+    judd = docs.get("judd")
+    sens = (judd or {}).get("details", {}).get("sensitivity")
+    if not sens:
+        return None
+    layers = []
+    for key, parts in sens.items():
+        layer, tensor = key.rsplit(".", 1)
+        for part, table in parts.items():
+            if not isinstance(table, dict):        # e.g. range_integer_bits: not a sweep
+                continue
+            bits = sorted(table, key=int)
+            layers.append({"layer": layer, "tensor": tensor, "part": part, "bits": [int(b) for b in bits],
+                           "top1": [table[b] for b in bits]})
+    out = {"workload": _from_report(judd, Path("judd"))["workload"] if judd.get("profiles") else judd["workload"],
+           "float_top1": judd["float_val"]["top1"], "layers": layers}
+    table = docs.get("uniform", {}).get("details", {}).get("table")
+    if table:
+        bits = sorted(table, key=int)
+        out["uniform"] = {"bits": [int(b) for b in bits], "top1": [table[b] for b in bits]}
+    return out
+
+
 def _methods(paths: Sequence[Union[str, Path]]) -> list[dict[str, Any]]:
     docs = []
     for p in paths:
-        doc = _read(Path(p), ("workload", "method", "float_top1", "profiles"))
+        raw = _read(Path(p), ("workload", "method", "profiles"))
+        doc = _from_report(raw, Path(p)) if _is_report(raw) else _read(Path(p), ("float_top1",))
         for i, prof in enumerate(doc["profiles"]):
             missing = [k for k in ("target", "top1", "footprint_reduction_vs_fp32", "layers") if k not in prof]
             if missing:
@@ -98,10 +157,11 @@ def draw_profiles(data: dict[str, Any], out: Union[str, Path]) -> list[Path]:
         return style.save(fig, out)
 
 
-def data_for_sweeps(path: Union[str, Path]) -> dict[str, Any]:
+def data_for_sweeps(path: Union[str, Path, dict]) -> dict[str, Any]:
     """Figure 3: relative top-1 (quantized / float) against bits for every layer's tensor swept
-    alone, per (tensor, part) panel, and for the uniform profile."""
-    doc = _read(Path(path), ("workload", "float_top1", "layers"))
+    alone, per (tensor, part) panel, and for the uniform profile. ``path`` may also be the document
+    itself (``sweeps_from_reports``)."""
+    doc = path if isinstance(path, dict) else _read(Path(path), ("workload", "float_top1", "layers"))
     ref = float(doc["float_top1"])
     panels: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     for i, c in enumerate(doc["layers"]):
