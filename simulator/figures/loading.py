@@ -51,6 +51,14 @@ class ResultSet:
         accs = self.accelerators
         return next((a for a, e in accs.items() if e == "bit-parallel"), next(iter(accs)))
 
+    def baseline_of(self, accelerator: str) -> str:
+        """The accelerator ``accelerator`` is measured against: its own ``baseline`` in run.json's
+        workload (e.g. a bit-parallel array of equal peak throughput), else the folder's baseline."""
+        for a in self.run.get("workload", {}).get("accelerators", []):
+            if a.get("name") == accelerator and a.get("baseline") in self.accelerators:
+                return a["baseline"]
+        return self.baseline
+
     def dram(self, memory: str) -> Optional[str]:
         """The DRAM preset behind ``memory``; None when everything is on chip."""
         drams = self.run.get("dram")

@@ -46,8 +46,6 @@ def data_for_zoo(paths: Sequence[Union[str, Path, ResultSet]]) -> dict[str, Any]
         chosen = {"compute": _pick(rs.on_chip_memories, PREFERRED["compute"]),
                   "dram": _pick(rs.dram_memories, PREFERRED["dram"])}
         base = rs.baseline
-        if base not in baselines:
-            baselines.append(base)
         networks.append(rs.workload)
         profiles[rs.workload] = profile
         row: dict[str, Any] = {}
@@ -57,11 +55,15 @@ def data_for_zoo(paths: Sequence[Union[str, Path, ResultSet]]) -> dict[str, Any]
             label = memory if panel == "compute" else f"{memory} = {rs.dram(memory)}"
             if label not in memories[panel]:
                 memories[panel].append(label)
-            b = rs.network(profile, memory, base)
+            references = {rs.baseline_of(a) for a in rs.accelerators} | {base}
             for acc, engine in rs.accelerators.items():
-                if acc == base:
+                if acc in references:        # baselines are the reference, not a bar
                     continue
+                ref = rs.baseline_of(acc)
+                if ref not in baselines:
+                    baselines.append(ref)
                 accelerators.setdefault(acc, engine)
+                b = rs.network(profile, memory, ref)
                 t = rs.network(profile, memory, acc)
                 if t and b and t["cycles"] and t["energy_pj"]:
                     row[(panel, acc)] = (b["cycles"] / t["cycles"], b["energy_pj"] / t["energy_pj"])
