@@ -129,6 +129,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             print(render(rows, cols))
     print(f"\n== {wl.name}: totals ==")
     print(_totals_table(comp.run))
+    if comp.accuracy:
+        print(f"\n== {wl.name}: held-out accuracy (test split, formats calibrated on validation) ==")
+        print(render([{"profile": p, "top-1": a.top1, "% of float": 100 * a.relative_top1,
+                       "float top-1": a.float_top1, "inputs": a.n} for p, a in comp.accuracy.items()]))
     csv_path, json_path = comp.write(args.out)
     print(f"\nwrote {csv_path} and {json_path} ({time.perf_counter() - t0:.1f} s)")
     return 0

@@ -4,7 +4,7 @@ profiles and hardware in a loop without re-exporting.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -35,6 +35,7 @@ class Comparison:
     profiles: list[str]
     accelerators: list[str]
     memories: list[str]
+    accuracy: dict[str, Any] = field(default_factory=dict)   # profile -> Accuracy (held-out digits) where known
 
     @property
     def records(self) -> list[LayerRecord]:
@@ -112,8 +113,23 @@ class Comparison:
         csv_path = write_csv(d / "layers.csv", self.records)
         json_path = write_json(d / "compare.json", {**self.run.config(), "profiles": self.profiles,
                                                     "accelerators": self.accelerators, "memories": self.memories,
+                                                    "accuracy": {p: a.as_dict() for p, a in self.accuracy.items()},
                                                     "totals": self.totals()})
         return csv_path, json_path
+
+
+def profile_accuracies(wl: Workload, profiles: Sequence[str]) -> dict[str, Any]:
+    """Held-out accuracy of each profile where it is known: a trained model (``model.weights``) on
+    labelled inputs (the digits), evaluated on the test split with formats calibrated on the
+    validation split, as ``search`` reports it. Empty otherwise."""
+    if wl.input.source != "digits" or not wl.model.weights:
+        return {}
+    from .accuracy import evaluator_for
+    from .export import build_network
+    from .profiles import resolve_profile
+    net = build_network(wl)
+    ev = evaluator_for(wl, "test", calibration="val", model=net.model)
+    return {p: ev(resolve_profile(p, wl.profiles[p], net.layers)) for p in profiles}
 
 
 def compare(workload: Union[Workload, str, Path], profiles: Optional[Sequence[str]] = None,
@@ -135,4 +151,4 @@ def compare(workload: Union[Workload, str, Path], profiles: Optional[Sequence[st
     sub = wl.model_copy(update={"profiles": {p: wl.profiles[p] for p in profs}, "accelerators": accs,
                                 "memory": mems, "baseline": baseline})
     run = run_workload(sub, progress=progress)
-    return Comparison(run, profs, names, [m.name for m in mems])
+    return Comparison(run, profs, names, [m.name for m in mems], profile_accuracies(sub, profs))

@@ -66,3 +66,22 @@ def test_files_and_dataframe(comp, tmp_path):
     pd = pytest.importorskip("pandas")
     df = comp.dataframe()
     assert isinstance(df, pd.DataFrame) and len(df) == len(comp.records)
+
+
+def test_accuracy_where_known(tmp_path):
+    """A trained network on labelled digits reports held-out accuracy per profile; others report none."""
+    from pathlib import Path
+    from simulator.workload import load_workload
+    root = Path(__file__).resolve().parents[1]
+    wl = load_workload(root / "workloads" / "lenet5.yaml")
+    wl = wl.model_copy(update={"traces_dir": str(tmp_path / "t"), "results_dir": str(tmp_path / "r")})
+    comp = compare(wl, profiles=["uniform-16", "uniform-99"], engines=["stripes"], progress=False)
+    a16, a99 = comp.accuracy["uniform-16"], comp.accuracy["uniform-99"]
+    assert a16.n == 360 and abs(a16.top1 - a16.float_top1) <= 1 / 360      # 16 bits: float's accuracy
+    assert 0.97 <= a99.relative_top1 <= 1.01 and a99.mismatch > 0          # 5 bits: some inputs change class
+    meta = json.loads(comp.write(tmp_path / "o")[1].read_text())
+    assert meta["accuracy"]["uniform-99"]["n"] == 360
+
+
+def test_no_accuracy_without_labels(comp):
+    assert comp.accuracy == {}
