@@ -74,7 +74,7 @@ def default_device() -> torch.device:
 def precision_key(precisions: dict[str, LayerPrecision]) -> PrecisionKey:
     """A hashable, order-independent identity of a precisions dict (the cache key)."""
     def t(p: TensorPrecision) -> tuple:
-        return (p.bits, p.frac, p.signed)
+        return (p.bits, p.frac, p.signed, p.format)
     return tuple(sorted((n, t(p.activations), t(p.weights)) for n, p in precisions.items()))
 
 

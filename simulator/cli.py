@@ -216,9 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_requests)
 
     from .figures_command import add_parser as add_figures
+    from .formats_command import add_parser as add_formats
     from .search.command import add_parser as add_search
     add_figures(sub)
     add_search(sub)
+    add_formats(sub)
 
     i = sub.add_parser("inspect", help="per-layer table of a trace: shapes, MACs, precision, ranges, zeros, needed bits")
     i.add_argument("trace", help="HDF5 trace file")

@@ -3,10 +3,14 @@
 A profile is either the shorthand ``uniform-N`` or a mapping::
 
     activations: [9, 8, 5, 5, 7]     # an int (every layer), a list (one per selected layer, in order),
-    weights: 16                      #   or {layer or module: bits | {bits, frac, signed}}, optional `default`
+    weights: 16                      #   or {layer or module: bits | {bits, frac, signed, format}}, optional `default`
     layers: conv                     # which layers a list indexes: conv | fc | all
     default: 16                      # bits for the layers a list or mapping leaves out
     source: "where the numbers come from"
+
+An entry's ``format`` (default ``fixed``) names a number format of ``simulator.formats``: float32,
+float16, bfloat16, pow2, binary, ternary (and their ``-filter`` variants), wrpn; ``bits`` may be left
+out where the format fixes the width (e.g. ``{format: float16}``).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, PositiveInt, model_validator
 
 from .errors import SimulatorError
+from .formats import WEIGHT_ONLY, check_format
 from .layers import LayerSpec
 from .quantize import LayerPrecision, TensorPrecision
 
@@ -24,12 +29,25 @@ UNIFORM = re.compile(r"^uniform-(\d+)$")
 
 class TensorEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    bits: PositiveInt
+    bits: Optional[PositiveInt] = None     # required unless the format fixes the width
     frac: Optional[int] = None
     signed: Optional[bool] = None
+    format: str = "fixed"
+
+    @model_validator(mode="after")
+    def _format_width(self) -> "TensorEntry":
+        try:
+            width = check_format(self.format, self.bits)
+        except SimulatorError as e:
+            raise ValueError(str(e)) from None
+        if self.format != "fixed" and (self.frac is not None or self.signed is not None):
+            raise ValueError(f"frac and signed apply to format 'fixed' only, not '{self.format}'")
+        if self.bits is None:
+            object.__setattr__(self, "bits", width)   # frozen model: fill the width the format fixes
+        return self
 
     def precision(self) -> TensorPrecision:
-        return TensorPrecision(self.bits, self.frac, self.signed)
+        return TensorPrecision(self.bits, self.frac, self.signed, self.format)
 
 
 Entry = Union[PositiveInt, TensorEntry]
@@ -109,6 +127,9 @@ def resolve_profile(name: str, profile: ProfileSpec, layers: list[LayerSpec]) ->
     selected = [l for l in layers if scope == "all" or l.kind == scope]
     acts = _resolve_tensor(name, "activations", profile.activations, selected, layers, profile.default, scope)
     wts = _resolve_tensor(name, "weights", profile.weights, selected, layers, profile.default, scope)
+    for n, p in acts.items():
+        if p.format in WEIGHT_ONLY:
+            raise SimulatorError(f"profile '{name}': activations of layer {n}: format '{p.format}' applies to weights only")
     return {l.name: LayerPrecision(acts[l.name], wts[l.name]) for l in layers}
 
 

@@ -6,6 +6,9 @@ saturated to the representable range. When only ``bits`` is given, the integer b
 observed range: the fewest that hold the largest magnitude (Judd et al. 2015).
 
 This module is the one quantizer: trace export and accuracy evaluation both call ``quantized``.
+Fixed point is implemented here; the other number formats a profile may name (float16, bfloat16,
+powers of two, binary, ternary, WRPN; ``TensorPrecision.format``) live in ``simulator.formats`` and
+are applied by the same ``quantized`` context. Traces hold fixed-point integers only.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .errors import SimulatorError
 from .layers import LayerSpec, compute_layers, spec_of
 
 
@@ -60,14 +64,19 @@ class FixedPoint:
 @dataclass(frozen=True)
 class TensorPrecision:
     """What a profile asks of one tensor: total bits, and optionally fraction bits and signedness
-    (derived from the observed values when left out)."""
+    (derived from the observed values when left out). ``format`` names the number format
+    (``simulator.formats.FORMATS``); frac and signed apply to fixed point only."""
 
     bits: int
     frac: Optional[int] = None
     signed: Optional[bool] = None
+    format: str = "fixed"
 
     def as_dict(self) -> dict:
-        return {"bits": self.bits, "frac": self.frac, "signed": self.signed}
+        d = {"bits": self.bits, "frac": self.frac, "signed": self.signed}
+        if self.format != "fixed":   # fixed-point entries keep their old form (and trace keys)
+            d["format"] = self.format
+        return d
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,18 @@ def needed_bits(q: np.ndarray, signed: bool) -> np.ndarray:
 LayerCallback = Callable[[int, LayerSpec, torch.Tensor, FixedPoint, torch.Tensor, FixedPoint], None]
 
 
+def _choose_any(x: torch.Tensor, want: TensorPrecision, role: str):
+    """The concrete format of one tensor: a ``FixedPoint`` or one of ``simulator.formats``'."""
+    if want.format == "fixed":
+        return choose_format(x, want)
+    from .formats import choose_concrete     # formats imports this module: resolved at call time
+    return choose_concrete(x, want, role)
+
+
+def _fake_any(x: torch.Tensor, fmt) -> torch.Tensor:
+    return fake_quantize(x, fmt) if isinstance(fmt, FixedPoint) else fmt.fake_quantize(x)
+
+
 @contextmanager
 def quantized(model: nn.Module, precisions: dict[str, LayerPrecision],
               on_layer: Optional[LayerCallback] = None,
@@ -171,9 +192,17 @@ def quantized(model: nn.Module, precisions: dict[str, LayerPrecision],
     act_fmt, weight_q, weight_fmt)`` sees the integers of each layer as they are produced.
     ``formats`` fixes (activation, weight) formats per layer; formats derived from observed ranges
     are stored into it, so a first (calibration) pass can fix them for later batches.
-    Layers missing from ``precisions`` stay in float.
+    Layers missing from ``precisions`` stay in float. Formats other than fixed point are applied
+    the same way (their concrete formats are stored into ``formats`` too) but have no integer
+    trace: asking for ``on_layer`` with one is an error.
     """
     formats = {} if formats is None else formats
+    if on_layer is not None:
+        for n, p in precisions.items():
+            for role, t in (("activations", p.activations), ("weights", p.weights)):
+                if t.format != "fixed":
+                    raise SimulatorError(f"layer {n}: {role} format '{t.format}' has no integer trace "
+                                         f"(traces hold fixed point); evaluate it with `python -m simulator formats`")
     layers = [(i, n, m) for i, (n, m) in enumerate(compute_layers(model)) if n in precisions]
     saved: dict[str, nn.Parameter] = {}
     handles = []
@@ -184,8 +213,10 @@ def quantized(model: nn.Module, precisions: dict[str, LayerPrecision],
             x = args[0]
             a_fmt = formats.get(name, (None, None))[0]
             if a_fmt is None:
-                a_fmt = choose_format(x, precisions[name].activations)
+                a_fmt = _choose_any(x, precisions[name].activations, "activations")
                 formats[name] = (a_fmt, formats[name][1])
+            if not isinstance(a_fmt, FixedPoint):
+                return (a_fmt.fake_quantize(x), *args[1:])
             q = quantize(x, a_fmt)
             pending[name] = (q, a_fmt)
             return (dequantize(q, a_fmt, x.dtype), *args[1:])
@@ -193,6 +224,8 @@ def quantized(model: nn.Module, precisions: dict[str, LayerPrecision],
 
     def post_hook(index: int, name: str):
         def hook(module: nn.Module, args: tuple, y: torch.Tensor) -> None:
+            if name not in pending:          # a format without integers: nothing to report
+                return
             q, a_fmt = pending.pop(name)
             if on_layer is not None:
                 w_fmt = formats[name][1]
@@ -203,11 +236,11 @@ def quantized(model: nn.Module, precisions: dict[str, LayerPrecision],
         with torch.no_grad():
             for index, name, module in layers:
                 w = module.weight.detach()
-                w_fmt = formats.get(name, (None, None))[1] or choose_format(w, precisions[name].weights)
+                w_fmt = formats.get(name, (None, None))[1] or _choose_any(w, precisions[name].weights, "weights")
                 formats[name] = (formats.get(name, (None, None))[0], w_fmt)
                 # swap in a quantized copy (not in place) so the float weights come back untouched
                 saved[name] = module.weight
-                module.weight = nn.Parameter(fake_quantize(w, w_fmt), requires_grad=False)
+                module.weight = nn.Parameter(_fake_any(w, w_fmt), requires_grad=False)
                 handles.append(module.register_forward_pre_hook(pre_hook(name)))
                 handles.append(module.register_forward_hook(post_hook(index, name)))
         yield model

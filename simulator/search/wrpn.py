@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from ..formats import wrpn_quantize
 from ..layers import compute_layers
 from ..models import build_model
 from ..train import RECIPES, Recipe, accuracy, digits_batch, fit
@@ -38,19 +39,16 @@ from .common import ProfileCost, profile_cost, uniform
 
 
 def wrpn_weights(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """Weights clipped to [-1, 1] on WRPN's signed k-bit grid, with a straight-through gradient."""
-    levels = 2 ** (bits - 1) - 1
-    if levels < 1:
-        raise ValueError(f"WRPN weights need at least 2 bits, got {bits}")
+    """Weights clipped to [-1, 1] on WRPN's signed k-bit grid (1 bit: the sign), with a
+    straight-through gradient; the grid is the one quantizer's (``formats.wrpn_quantize``)."""
     c = w.clamp(-1.0, 1.0)
-    return c + (torch.round(c * levels) / levels - c).detach()
+    return c + (wrpn_quantize(c, bits, signed=True) - c).detach()
 
 
 def wrpn_activations(a: torch.Tensor, bits: int) -> torch.Tensor:
     """Activations clipped to [0, 1] on WRPN's unsigned k-bit grid, with a straight-through gradient."""
-    levels = 2 ** bits - 1
     c = a.clamp(0.0, 1.0)
-    return c + (torch.round(c * levels) / levels - c).detach()
+    return c + (wrpn_quantize(c, bits, signed=False) - c).detach()
 
 
 class WRPNWeight(nn.Module):
