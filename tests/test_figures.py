@@ -255,3 +255,19 @@ def test_search_reports_feed_figures_2_to_4(tmp_path):
     assert list(sweeps["panels"]) == ["activations, integer bits", "activations, fraction bits"]
     assert list(sweeps["panels"]["activations, integer bits"]["c1"]["relative"]) == [0.5, 1.0]
     assert list(sweeps["uniform"]["bits"]) == [4, 6, 8]
+
+
+def test_fpga_reports_feed_figure_6(tmp_path):
+    """The report `python -m simulator fpga` writes gives both panels of figure 6."""
+    from simulator.figures.tradeoffs import data_for_throughput, data_for_width, fpga_reports, from_fpga_report
+    rows = [{"width": w, "weight_bits": b, "act_bits": b, "precision": f"w{b}a{b}", "test_top1": t, "frames_per_s": f}
+            for w, b, t, f in ((1.0, 2, 0.99, 1e5), (2.0, 2, 0.995, 5e4), (1.0, 32, 0.98, 1e4))]
+    (tmp_path / "net").mkdir()
+    path = tmp_path / "net" / "fpga-dev.json"
+    path.write_text(json.dumps({"workload": {"name": "net"}, "device": {"name": "dev"}, "rows": rows}))
+    assert fpga_reports(tmp_path) == [path]
+    throughput, width = from_fpga_report(path)
+    t = data_for_throughput(throughput)
+    assert list(t["throughput_fps"]) == [1e4, 5e4, 1e5] and t["labels"][0] == "w32a32 1×" and t["device"] == "dev"
+    w = data_for_width(width)
+    assert list(w["curves"]) == [1.0, 2.0] and list(w["curves"][1.0]["bits"]) == [2, 32]

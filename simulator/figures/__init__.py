@@ -19,7 +19,8 @@ from .roofline import data_for_roofline, draw_roofline
 from .runs import DERIVED_SUFFIXES
 from .search import (SWEEPS_FILE, data_for_profiles, data_for_sweeps, data_for_tradeoff, draw_profiles,
                      draw_sweeps, draw_tradeoff, method_files, search_reports, sweeps_from_reports)
-from .tradeoffs import data_for_throughput, data_for_width, draw_throughput, draw_width
+from .tradeoffs import (data_for_throughput, data_for_width, draw_throughput, draw_width, fpga_reports,
+                        from_fpga_report)
 from .zoo import data_for_zoo, draw_energy_efficiency, draw_speedup
 
 MIN_SWEEP_POINTS = 3                             # whole-network precisions the precision figure needs
@@ -113,11 +114,17 @@ def make_figures(dirs: Sequence[Union[str, Path]], out: Union[str, Path], root: 
     if not found_sweeps:
         say(f"skipped per-layer sweeps (figure 3): no {root}/search/<workload>/{SWEEPS_FILE}")
 
+    fpga = fpga_reports(root)                    # what `simulator fpga` writes
+    for f in fpga:
+        throughput, width = from_fpga_report(f)
+        rep.written += draw_throughput(data_for_throughput(throughput), out / f"fpga_{f.parent.name}_{f.stem[5:]}")
+        rep.written += draw_width(data_for_width(width), out / f"wrpn_{f.parent.name}_{f.stem[5:]}")
     for sub, data_for, draw, what in (("fpga", data_for_throughput, draw_throughput, "accuracy vs throughput"),
                                       ("wrpn", data_for_width, draw_width, "width vs precision")):
         files = sorted((root / sub).glob("*.json"))
         for f in files:
             rep.written += draw(data_for(f), out / f"{sub}_{f.stem}")
-        if not files:
-            say(f"skipped {what} (figure 6): no {root}/{sub}/<workload>.json")
+        if not files and not fpga:
+            say(f"skipped {what} (figure 6): no {root}/<workload>/fpga-<device>.json (python -m simulator fpga) "
+                f"nor {root}/{sub}/<workload>.json")
     return rep
