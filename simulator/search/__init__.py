@@ -6,7 +6,9 @@ Methods (each writes profiles a workload can use):
 * ``uniform``: the smallest single precision for every layer (``uniform.py``);
 * ``judd``: Judd et al.'s per-layer sweeps of integer and fraction bits, combined (``judd.py``);
 * ``sakr``: Sakr & Shanbhag's noise gains and mismatch bound (``sakr.py``);
-* ``wrpn``: widened networks trained at low precision (``wrpn.py``; trains, so it has its own table).
+* ``wrpn``: widened networks trained at low precision (``wrpn.py``; trains, so it has its own table);
+* ``greedy`` / ``exact``: against the simulated cost of an objective (``costaware.py``, ``exact.py``,
+  ``objectives.py``, ``costmodel.py``; ``docs/costaware.md``), e.g. cycles on Stripes.
 
 ``search(workload, method)`` searches on the validation split, then measures every profile found on
 the held-out test split (formats fixed on the validation split) and simulates its cost.
@@ -25,12 +27,18 @@ from .common import FoundProfile, ProfileCost, profile_cost, profile_name, profi
 from .judd import SensitivityTable, judd_search, sensitivity
 from .sakr import NoiseGains, noise_gains, sakr_search
 from .uniform import uniform_search
+from .costaware import greedy_search, search_costaware
+from .costmodel import CostModel, cost, cost_model_for
+from .exact import allocate, exact_search
+from .objectives import Objective, parse_objective
 
-METHODS = ("uniform", "judd", "sakr")
+METHODS = ("uniform", "judd", "sakr", "greedy", "exact")
+COSTAWARE = ("greedy", "exact")
 
 __all__ = ["METHODS", "SearchReport", "search", "FoundProfile", "ProfileCost", "profile_cost", "profile_spec",
            "profiles_yaml", "Evaluator", "SensitivityTable", "sensitivity", "judd_search", "NoiseGains",
-           "noise_gains", "sakr_search", "uniform_search"]
+           "noise_gains", "sakr_search", "uniform_search", "greedy_search", "exact_search", "allocate", "CostModel",
+           "cost", "cost_model_for", "Objective", "parse_objective"]
 
 
 @dataclass
@@ -46,12 +54,13 @@ class SearchReport:
     cache_hits: int                            # evaluations answered from the cache
     seconds: dict[str, float] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    references: list[FoundProfile] = field(default_factory=list)   # greedy / exact: profiles compared with
 
     def as_dict(self) -> dict:
         return {"workload": self.workload, "method": self.method, "float_val": self.float_val.as_dict(),
                 "float_test": self.float_test.as_dict(), "profiles": [p.as_dict() for p in self.profiles],
                 "evaluations": self.evaluations, "cache_hits": self.cache_hits, "seconds": self.seconds,
-                "details": self.details}
+                "details": self.details, "references": [p.as_dict() for p in self.references]}
 
     def yaml(self) -> str:
         return profiles_yaml({p.name: p.spec() for p in self.profiles},
@@ -108,15 +117,27 @@ def _run_method(method: str, val: Evaluator, targets: list[float]) -> tuple[list
 
 
 def search(workload: Union[Workload, str, Path], method: str, targets: Sequence[float] = (0.99, 1.0),
-           cost: bool = True, device: Optional[str] = None, progress: bool = False) -> SearchReport:
+           cost: bool = True, device: Optional[str] = None, progress: bool = False,
+           objective: Union[str, Sequence[str], None] = None, engines: Optional[str] = None,
+           sensitivity: str = "noise", bits: Optional[Sequence[int]] = None, compare: bool = True) -> SearchReport:
     """Find one profile per target with ``method`` on the validation split; measure each on the test
-    split and (``cost``) simulate it on the workload's accelerators and memories."""
+    split and (``cost``) simulate it on the workload's accelerators and memories.
+
+    ``greedy`` / ``exact`` minimise ``objective`` (e.g. ``"cycles:stripes"``; several comma-separated),
+    or with ``engines="all"`` its metric on every accelerator x memory; ``sensitivity`` (exact:
+    ``noise`` or ``measured``), ``bits`` (candidate widths, default 2..16) and ``compare`` (the
+    workload's uniform / Judd / Sakr profiles and the bit-operations optimum beside them) apply to them."""
     wl = workload if isinstance(workload, Workload) else load_workload(workload)
     targets = _check_targets(targets)
     if method not in METHODS:
         raise SimulatorError(f"unknown search method '{method}'; valid: {', '.join(METHODS)}")
     val = evaluator_for(wl, "val", device=device)
     test = evaluator_for(wl, "test", calibration="val", device=device, model=val.model)
+    if method in COSTAWARE:
+        found, refs, details, seconds = search_costaware(wl, method, targets, val, test, objective, engines,
+                                                         sensitivity, bits, cost, compare, progress)
+        return SearchReport(wl.source_path or wl.name, method, val.float_accuracy, test.float_accuracy, found,
+                            details["evaluations"], val.hits, seconds, details, refs)
     t0 = time.perf_counter()
     found, details = _run_method(method, val, targets)
     t1 = time.perf_counter()

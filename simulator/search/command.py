@@ -1,4 +1,9 @@
-"""``python -m simulator search WORKLOAD --method uniform|judd|sakr|wrpn --target 0.99``.
+"""``python -m simulator search WORKLOAD --method uniform|judd|sakr|wrpn|greedy|exact --target 0.99``.
+
+``--method greedy|exact --objective cycles:stripes`` (or ``--engines all``) searches against the
+simulated cost (docs/costaware.md) and prints the profiles beside the workload's own and the
+bit-operations optimum, the cost ratios and, with ``--engines all``, the engine x engine matrix; the
+Pareto data go to results/search/<workload>/ and the figure to results/figures/.
 
 Registered by ``add_parser(subparsers)``; prints, per profile found, its per-layer bits, its
 validation and test accuracy and its simulated cost, and writes the profiles as a ``profiles:``
@@ -23,7 +28,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "search", help="find per-layer precision profiles within an accuracy target (uniform, Judd et al., "
                        "Sakr & Shanbhag) or train WRPN widened low-precision networks, with their simulated cost")
     s.add_argument("workload", help="workload YAML with trained weights and digits inputs (e.g. workloads/lenet5.yaml)")
-    s.add_argument("--method", required=True, choices=["uniform", "judd", "sakr", WRPN])
+    s.add_argument("--method", required=True, choices=["uniform", "judd", "sakr", WRPN, "greedy", "exact"])
     s.add_argument("--target", default="0.99,1.0",
                    help="relative top-1 targets against the float network, comma-separated (default: 0.99,1.0)")
     s.add_argument("--out", help="YAML file for the profiles found (default: <results_dir>/<workload>/search-<method>.yaml)")
@@ -33,6 +38,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--epochs", type=int, help="wrpn: training epochs per network (default: the model's recipe)")
     s.add_argument("--widths", default="1,2", help="wrpn: width multipliers (default: 1,2)")
     s.add_argument("--bits", default="8,4,2", help="wrpn: precisions of weights and activations (default: 8,4,2)")
+    s.add_argument("--objective", help="greedy/exact: what to minimise, e.g. cycles:stripes, energy:loom@ddr4, "
+                   "dram:dadiannao, footprint, peak-memory, bops, model-size, cycles:stripes+0.5*energy:stripes; "
+                   "several comma-separated")
+    s.add_argument("--engines", choices=["all"], help="greedy/exact: one profile per accelerator x memory "
+                   "(the --objective metric, default cycles) and the engine x engine cost matrix")
+    s.add_argument("--sensitivity", default="noise", choices=["noise", "measured"],
+                   help="exact: per-tensor sensitivity, Sakr & Shanbhag's noise gains or measured alone (default: noise)")
+    s.add_argument("--max-bits", type=int, default=16, help="greedy/exact: widest candidate width (default 16)")
+    s.add_argument("--no-compare", action="store_true", help="greedy/exact: skip the Judd/Sakr/uniform/bops comparison")
+    s.add_argument("--results-root", default=None, help="greedy/exact: folder for search/<workload>/*.json "
+                   "and figures/ (default: the workload's results_dir)")
     s.set_defaults(func=cmd_search)
 
 
@@ -125,6 +141,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     wl = load_workload(args.workload)
     if args.method == WRPN:
         return _wrpn(args, wl)
+    if args.method in ("greedy", "exact"):
+        return _costaware(args, wl)
     report = search(wl, args.method, _floats(args.target, "--target"), cost=not args.no_cost, device=args.device)
     print_report(report)
     out, js = _outputs(args, wl)
@@ -133,4 +151,66 @@ def cmd_search(args: argparse.Namespace) -> int:
     js.parent.mkdir(parents=True, exist_ok=True)
     js.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
     print(f"wrote {out} and {js}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ greedy / exact
+
+def _bits_text(p) -> str:
+    return " ".join(f"{a}/{w}" for a, w in p.bits().values())
+
+
+def print_costaware(report) -> None:
+    """Profiles with their test accuracy and every simulated cost column, the ratios and the matrix."""
+    from ..table import render
+    fv, ft = report.float_val, report.float_test
+    d = report.details
+    print(f"float network: val top-1 {fv.top1:.4f} (n={fv.n}), test top-1 {ft.top1:.4f} (n={ft.n})")
+    if d.get("flat_objectives"):
+        print(f"left out (no precision changes their cost): {', '.join(d['flat_objectives'])}")
+    for s in d.get("skipped", []):
+        print(f"skipped {s['objective']} at {s['target']:.0%}: {s['why']}")
+    rows = []
+    for p in report.profiles + report.references:
+        row = {"profile": p.name, "bits a/w per layer": _bits_text(p), "val": round(p.val.top1, 4),
+               "test": None if p.test is None else round(p.test.top1, 4),
+               "evals": p.details.get("evaluations", "")}
+        for col, v in (p.details.get("costs") or {}).items():
+            row[col] = round(v / 1e6, 2) if col.startswith("energy") else int(round(v))
+        rows.append(row)
+    print("\nprofiles (val/test top-1; simulated costs: cycles, energy uJ, bits)")
+    print(render(rows, list(dict.fromkeys(k for r in rows for k in r))))
+    if d.get("ratios"):
+        print("\ncost on the searched objective against the other profiles at the same target (< 1: cheaper)")
+        print(render([{k: (round(v, 3) if isinstance(v, float) and k != "target" else v) for k, v in r.items()}
+                      for r in d["ratios"]], list(dict.fromkeys(k for r in d["ratios"] for k in r))))
+    for t, m in (d.get("matrix") or {}).items():
+        print(f"\nengine x engine at {float(t):.0%}: row = profile searched for that objective, column = its cost "
+              f"there / the cost of that column's own profile")
+        rows = [{"profile for": r, **{c: round(v, 3) for c, v in zip(m["columns"], vals)}}
+                for r, vals in zip(m["rows"], m["ratio"])]
+        print(render(rows, ["profile for", *m["columns"]]))
+    print(f"\nsearch {report.seconds['search']:.1f} s ({report.evaluations} evaluations), "
+          f"test {report.seconds['test']:.1f} s, cost {report.seconds['cost']:.1f} s")
+
+
+def _costaware(args: argparse.Namespace, wl) -> int:
+    from . import search
+    from .pareto import draw_pareto, data_for_pareto, write_search_results
+    if args.max_bits < 2:
+        raise SimulatorError(f"--max-bits {args.max_bits}: at least 2")
+    report = search(wl, args.method, _floats(args.target, "--target"), cost=not args.no_cost, device=args.device,
+                    objective=args.objective, engines=args.engines, sensitivity=args.sensitivity,
+                    bits=range(2, args.max_bits + 1), compare=not args.no_compare)
+    print_costaware(report)
+    out, js = _outputs(args, wl)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.yaml())
+    js.write_text(json.dumps(report.as_dict(), indent=2, default=str) + "\n")
+    root = Path(args.results_root) if args.results_root else Path(wl.results_dir)
+    written = write_search_results(report, wl.name, root / "search" / wl.name)
+    print(f"wrote {out}, {js} and {len(written)} file(s) under {root / 'search' / wl.name}")
+    if not args.no_cost:
+        figs = draw_pareto(data_for_pareto(root / "search" / wl.name), root / "figures" / f"pareto_{wl.name}")
+        print(f"figure: {', '.join(str(f) for f in figs)}")
     return 0
