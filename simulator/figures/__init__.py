@@ -47,6 +47,10 @@ def _is_derived(rs: ResultSet) -> bool:
     return rs.path.name.endswith(DERIVED_SUFFIXES)
 
 
+HEADLINE_METHODS = ("uniform", "judd", "sakr", "exact-bops", "exact-cycles-stripes-at-on-chip",
+                    "exact-cycles-loom-at-on-chip", "exact-cycles-bitfusion-at-on-chip")
+
+
 def make_figures(dirs: Sequence[Union[str, Path]], out: Union[str, Path], root: Union[str, Path] = "results",
                  skip_unreadable: bool = False, note: Callable[[str], None] = print) -> FigureReport:
     """Draw every figure whose data exists: the zoo figure over ``dirs``, a roofline for each of
@@ -93,7 +97,9 @@ def make_figures(dirs: Sequence[Union[str, Path]], out: Union[str, Path], root: 
     search_dirs = sorted(p for p in (root / "search").glob("*") if p.is_dir())
     found_methods = found_sweeps = False
     for sd in search_dirs:
-        files = method_files(sd)
+        # cost-aware search leaves one file per objective: figures 2 and 4 show the accuracy-driven
+        # methods and a few engine-optimal profiles (the Pareto figure of `search` shows the rest)
+        files = [f for f in method_files(sd) if f.stem in HEADLINE_METHODS]
         if files:
             found_methods = True
             rep.written += draw_profiles(data_for_profiles(files), out / f"profiles_{sd.name}")
@@ -101,10 +107,12 @@ def make_figures(dirs: Sequence[Union[str, Path]], out: Union[str, Path], root: 
         if (sd / SWEEPS_FILE).is_file():
             found_sweeps = True
             rep.written += draw_sweeps(data_for_sweeps(sd / SWEEPS_FILE), out / f"sweeps_{sd.name}")
+    drawn = {sd.name for sd in search_dirs if any(f.stem in HEADLINE_METHODS for f in method_files(sd))}
     for name, files in search_reports(root).items():      # what `simulator search` writes
         found_methods = True
-        rep.written += draw_profiles(data_for_profiles(files), out / f"profiles_{name}")
-        rep.written += draw_tradeoff(data_for_tradeoff(files), out / f"tradeoff_{name}")
+        if name not in drawn:                             # the same searches, already drawn above
+            rep.written += draw_profiles(data_for_profiles(files), out / f"profiles_{name}")
+            rep.written += draw_tradeoff(data_for_tradeoff(files), out / f"tradeoff_{name}")
         sweeps_doc = sweeps_from_reports(files)
         if sweeps_doc is not None:
             found_sweeps = True

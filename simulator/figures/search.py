@@ -143,17 +143,23 @@ def draw_profiles(data: dict[str, Any], out: Union[str, Path]) -> list[Path]:
     x = np.arange(len(data["layers"]))
     with style.figure(height=3.4, nrows=2, sharex=True) as (fig, axes):
         for ax, t in zip(axes[:, 0], TENSORS):
+            targets = {v["target"] for v in data["methods"].values()}
             for i, (m, v) in enumerate(data["methods"].items()):
+                # one target for all: it goes into the title, the labels stay short enough to fit
+                label = m if len(targets) == 1 else f"{m} ({v['target']:.0%} target)"
                 ax.step(x, v[t], where="mid", color=style.series_colour(i), marker=style.MARKERS[i % 8],
-                        markersize=3, label=f"{m} ({v['target']:.0%} target)")
+                        markersize=3, label=label)
             ax.set_ylabel(f"{t} bits")
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_title(t, loc="left")
         axes[-1, 0].set_xticks(x, data["layers"])
         style.rotate_ticks(axes[-1, 0], 45)
         axes[-1, 0].set_xlabel("layer")
-        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center", ncols=2,
-                   title=f"{data['workload']}: per-layer precision of each search method")
+        targets = sorted({v["target"] for v in data["methods"].values()})
+        at = f" at {targets[0]:.0%} of float top-1" if len(targets) == 1 else ""
+        fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside upper center",
+                   ncols=2 if len(data["methods"]) <= 4 else 1 + (len(data["methods"]) > 6),
+                   fontsize=6, title=f"{data['workload']}: bits per layer{at}", title_fontsize=7)
         return style.save(fig, out)
 
 
