@@ -19,13 +19,8 @@ LAYERS = ["conv1", "conv2", "fc1", "fc2", "fc3"]
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these small batches gain nothing from more on shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread (tests/conftest.py): these small batches gain nothing from more on shared cores
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def lp(a: int, w: int, frac_a=None, frac_w=None) -> LayerPrecision:
     return LayerPrecision(TensorPrecision(a, frac_a), TensorPrecision(w, frac_w))

@@ -28,12 +28,8 @@ from simulator.train import DATA_DIR, digits_batch
 from simulator.workload import load_workload
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread (tests/conftest.py): these small batches gain nothing from more on shared cores
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ------------------------------------------------------------------------- exact allocation

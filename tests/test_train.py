@@ -16,13 +16,8 @@ MODELS = ("lenet5", "vgg_small")
 
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these small batches gain nothing from more on shared cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# one intra-op thread (tests/conftest.py): these small batches gain nothing from more on shared cores
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_topk_correct_by_hand() -> None:
     logits = torch.tensor([[0.1, 0.9, 0.0], [0.8, 0.1, 0.5], [0.2, 0.3, 0.1]])
