@@ -14,10 +14,11 @@ from hypothesis import strategies as st
 from torch import nn
 
 from simulator.errors import SimulatorError
-from simulator.formats import (AREA_PARTS, ENERGY_PARTS, FIXED_WIDTH, FloatFormat, Pow2Format, TensorPrecision,
-                               Unit, choose_concrete, format_point, layer_costs, load_cost_table, mac_unit,
-                               parse_cost_table, precision, scale_overhead_bits, shift_dot, storage_bits,
-                               template_area, wrpn_quantize, xnor_popcount_dot)
+from simulator.format_costs import (AREA_PARTS, ENERGY_PARTS, format_point, layer_costs, load_cost_table,
+                                    parse_cost_table, template_area)
+from simulator.formats import (FIXED_WIDTH, FloatFormat, Pow2Format, TensorPrecision, Unit, choose_concrete, mac_unit,
+                               precision, scale_overhead_bits, shift_dot, storage_bits, wrpn_quantize,
+                               xnor_popcount_dot)
 from simulator.layers import CONV, FC, LayerSpec
 from simulator.profiles import parse_profile, precision_table, resolve_profile
 from simulator.quantize import LayerPrecision, quantized
@@ -232,7 +233,7 @@ def _on_chip():
 
 @pytest.mark.parametrize("point", ["float32", "fixed8", "pow2-5", "binary-filter", "wrpn-1"])
 def test_energy_and_area_equal_the_sum_of_their_parts(point):
-    from simulator.formats import TEMPLATE_MEMORY
+    from simulator.format_costs import TEMPLATE_MEMORY
     p = format_point(point)
     pr = {l.name: LayerPrecision(p.activations, p.weights) for l in (CONV_L, FC_L)}
     t = load_cost_table()
@@ -259,7 +260,7 @@ def test_narrower_formats_cost_less_energy():
 # ---------------------------------------------------------------------------------------- the command
 
 def test_formats_study_writes_files_and_figure(tmp_path):
-    from simulator.formats_command import formats_study, plot_formats, write_formats
+    from simulator.formats_study import formats_study, plot_formats, write_formats
     from simulator.workload import load_workload
     wl_file = tmp_path / "w.yaml"
     wl_file.write_text("name: tiny\nmodel: {name: lenet5}\ninput: {source: random, count: 1, size: 32}\n")

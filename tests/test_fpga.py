@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from simulator.errors import SimulatorError
-from simulator.formats import format_point
-from simulator.formats_command import TrainedPoint, best_at_target, fpga_study, pareto_front, plot_fpga, write_fpga
+from simulator.format_costs import format_point
+from simulator.fpga_study import TrainedPoint, best_at_target, fpga_study, pareto_front, plot_fpga, write_fpga
 from simulator.fpga import (C0_LUTS_PER_LAYER, device_presets, fold, lane_cost, lane_luts, load_device,
                             parse_device)
 from simulator.layers import CONV, FC, LayerSpec
