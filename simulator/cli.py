@@ -141,7 +141,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_requests(args: argparse.Namespace) -> int:
     from .engines import make_engine
     from .export import export
-    from .memory import plan_layer, resolve_dram, write_request_trace
+    from .memory import bandwidth_bits_per_cycle, latency_cycles, plan_layer, resolve_dram, write_request_trace
     from .traces import open_trace
     wl = _load(args.workload)
     where = wl.source_path
@@ -167,7 +167,9 @@ def cmd_requests(args: argparse.Namespace) -> int:
         values = (layer.activations[0], layer.weights) if make_engine(acc).needs_values else (None, None)
         compute = make_engine(acc).compute(layer.spec, a, w, *values)
     dram = resolve_dram(mem)
-    plan = plan_layer(layer.spec, a, w, out_bits, mem, dram.burst_bytes)
+    # the same tiling simulate_memory picks: ties in DRAM bits are broken by simulated time
+    plan = plan_layer(layer.spec, a, w, out_bits, mem, dram.burst_bytes, compute_cycles=compute.compute_cycles,
+                      bw=bandwidth_bits_per_cycle(dram, acc.frequency_mhz), lat=latency_cycles(dram, acc.frequency_mhz))
     write_request_trace(args.out, layer.spec, plan, dram, acc.frequency_mhz, compute.compute_cycles)
     print(f"wrote {args.out}: {plan.dram_bits // 8:,} bytes in {plan.tiles} tile(s), {plan.loop_order}, "
           f"{dram.name} bursts of {dram.burst_bytes} B, cycles at {acc.frequency_mhz:g} MHz ({acc.name})")

@@ -8,8 +8,9 @@ transfer is ``count * bits`` rounded up to whole DRAM bursts.
 When the operands do not fit the activation and weight buffers the layer is cut into tiles: row
 bands of the output (with the kernel halo of the input rows they need) and groups of filters. Of
 the two loop orders (weights stationary, activations stationary) and every tile size, the plan
-with the fewest DRAM bits wins. Timing is double buffered: the fetch of tile i+1 overlaps the
-compute of tile i, and a tile waits for its data. Everything is hand-written here because this is
+with the fewest DRAM bits wins; among plans moving equal bits, the one with the fewest total cycles
+when the compute is known. Timing is double buffered: the fetch of tile i+1 overlaps the compute of
+tile i, and a tile waits for its data. Everything is hand-written here because this is
 the project's own model; no library implements it.
 """
 from __future__ import annotations
@@ -155,17 +156,29 @@ def _on_chip_plan() -> TilePlan:
     return TilePlan(1, ON_CHIP, 0, 0, 0, [0], steps=(TileStep(0, 0, 0, 0, 0),))
 
 
+_MAX_TIMED_CANDIDATES = 64       # schedules tried per layer when breaking a tie in DRAM bits
+
+
 def plan_layer(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits: int, mem: MemoryConfig,
-               burst_bytes: int) -> TilePlan:
+               burst_bytes: int, *, compute_cycles: int | None = None, bw: Fraction | float | None = None,
+               lat: int | None = None) -> TilePlan:
     """The tiling of ``layer`` with the fewest DRAM bits that fits ``mem``'s buffers.
 
     Tiles are (row band, filter tile) pairs. Capacity, in bits at the layer's precisions: the weight
     buffer holds one filter tile, twice when filter tiles change (ping-pong for double buffering);
     the activation buffer holds one input band and its outputs for one filter tile, each doubled
-    when it changes between tiles. Ties go to fewer tiles.
+    when it changes between tiles.
+
+    Ties in DRAM bits: without ``compute_cycles`` they go to fewer tiles. With ``compute_cycles``
+    (and the channel's ``bw`` in bits per cycle and ``lat`` in cycles, as ``simulate_memory`` uses)
+    they go to the fewest total cycles in the double-buffered schedule, then to fewer tiles: at equal
+    traffic, smaller tiles shrink the first fetch and last write that no compute hides.
     """
     if mem.on_chip:
         return _on_chip_plan()
+    timed = compute_cycles is not None
+    if timed and (bw is None or lat is None):
+        raise ValueError("plan_layer: compute_cycles needs the channel's bw and lat")
     act_cap = mem.activation_buffer_kib * 8192
     weight_cap = mem.weight_buffer_kib * 8192
     burst_bits = 8 * burst_bytes
@@ -185,6 +198,10 @@ def plan_layer(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits: int,
 
     best: tuple | None = None                  # (dram bits, tiles, order, rows, filters)
     min_act_need = math.inf
+    # timed ties: every plan with the fewest bits so far, one per (loop order, bands, filter tiles),
+    # the smallest rows and filters per tile (the evenest split) standing for its shape
+    tied_bits = np.iinfo(np.int64).max
+    tied: dict[tuple[str, int, int], tuple[str, int, int]] = {}
     for r in range(1, oy + 1):
         bands = _band_rows(layer, r)
         nb = len(bands)
@@ -214,12 +231,84 @@ def plan_layer(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits: int,
             cand = (int(traffic[i]), nb * int(nw[i]), order, r, int(t[i]))
             if best is None or cand[:2] < best[:2]:
                 best = cand
+            if timed and cand[0] <= tied_bits:
+                if cand[0] < tied_bits:
+                    tied_bits, tied = cand[0], {}
+                idx = np.flatnonzero(masked == cand[0])
+                # np.unique keeps each tile count's first index: its smallest t
+                for n_w, j in zip(*np.unique(nw[idx], return_index=True)):
+                    shape = (_loop_order(order, nb, int(n_w)), nb, int(n_w))
+                    tied.setdefault(shape, (order, r, int(t[idx[j]])))
 
     if best is None:
         _raise_no_fit(layer, mem, act_cap, weight_cap, filter_values * weight_bits * (2 if k > 1 else 1),
                       min_act_need)
     _, _, order, r, tf = best
+    if timed and len(tied) > 1:
+        order, r, tf = _fastest(layer, act_bits, weight_bits, out_bits, burst_bytes, list(tied.values()),
+                                compute_cycles, bw, lat)
     return _build_plan(layer, act_bits, weight_bits, out_bits, burst_bytes, order, r, tf)
+
+
+def _fastest(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits: int, burst_bytes: int,
+             candidates: list[tuple[str, int, int]], compute_cycles: int, bw: Fraction | float,
+             lat: int) -> tuple[str, int, int]:
+    """The (order, rows, filters) among equal-traffic ``candidates`` with the fewest total cycles,
+    then the fewest tiles. At most ``_MAX_TIMED_CANDIDATES`` are scheduled, spread evenly over the
+    range of tile counts, so a layer with thousands of ties still plans in milliseconds."""
+    k, oy = layer.out_channels, layer.output_hw[0]
+    tiles = lambda c: -(-oy // c[1]) * -(-k // c[2])  # noqa: E731  (bands x filter tiles)
+    candidates = sorted(candidates, key=tiles)
+    if len(candidates) > _MAX_TIMED_CANDIDATES:
+        picks = np.linspace(0, len(candidates) - 1, _MAX_TIMED_CANDIDATES).round().astype(int)
+        candidates = [candidates[i] for i in sorted(set(picks.tolist()))]
+    best_key, best = None, candidates[0]
+    for c in candidates:
+        fetch, write = _tile_bits(layer, act_bits, weight_bits, out_bits, burst_bytes, *c)
+        key = (_timeline(fetch, write, compute_cycles, bw, lat, None), len(fetch))
+        if best_key is None or key < best_key:
+            best_key, best = key, c
+    return best
+
+
+def _loop_order(order: str, nb: int, nw: int) -> str:
+    """The order a tiling really runs in: with one band or one filter tile the two orders coincide."""
+    if nb == 1 and nw == 1:
+        return SINGLE_TILE
+    if nb == 1:
+        return ACTIVATIONS_STATIONARY      # the one band stays; filter tiles stream past it
+    if nw == 1:
+        return WEIGHTS_STATIONARY          # the one filter tile stays; bands stream past it
+    return order
+
+
+def _tile_bits(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits: int, burst_bytes: int,
+               order: str, rows_per_band: int, filters_per_tile: int) -> tuple[list[int], list[int]]:
+    """Per tile, in execution order, the bits fetched and written: ``_build_plan``'s
+    ``per_tile_fetch_bits`` and ``per_tile_write_bits`` in array arithmetic, to time candidates."""
+    burst_bits = 8 * burst_bytes
+    bands = _band_rows(layer, rows_per_band)
+    k, ox = layer.out_channels, layer.output_hw[1]
+    row_values = layer.in_channels * layer.input_hw[1]
+    filter_values = layer.channels_per_group * layer.kernel[0] * layer.kernel[1]
+    filters = np.minimum(filters_per_tile, k - np.arange(0, k, filters_per_tile, dtype=np.int64))
+    out_rows = np.array([b[1] for b in bands], dtype=np.int64)
+    nb, nw = len(bands), len(filters)
+    a = _packed_np(np.array([b[3] for b in bands], dtype=np.int64) * row_values, act_bits, burst_bits)[:, None]
+    w = _packed_np(filters * filter_values, weight_bits, burst_bits)[None, :]
+    out = _packed_np(out_rows[:, None] * ox * filters[None, :], out_bits, burst_bits)
+    first_w = np.arange(nw) == 0
+    first_b = (np.arange(nb) == 0)[:, None]
+    if _loop_order(order, nb, nw) == WEIGHTS_STATIONARY:
+        # bands inner: a band is fetched on every step unless it is the only one; a filter tile
+        # when its first band comes up
+        fetch = (a * (first_w | (nb > 1)) + w * first_b).T
+        out = out.T
+    else:
+        # filter tiles inner: a band is fetched with its first filter tile, a filter tile on every
+        # step unless it is the only one
+        fetch = a * first_w + w * (first_b | (nw > 1))
+    return fetch.ravel().tolist(), out.ravel().tolist()
 
 
 def _raise_no_fit(layer: LayerSpec, mem: MemoryConfig, act_cap: float, weight_cap: float,
@@ -243,12 +332,7 @@ def _build_plan(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits: int
     filter_values = layer.channels_per_group * layer.kernel[0] * layer.kernel[1]
     ftiles = [(f0, min(k, f0 + filters_per_tile) - f0) for f0 in range(0, k, filters_per_tile)]
     nb, nw = len(bands), len(ftiles)
-    if nb == 1 and nw == 1:
-        order = SINGLE_TILE
-    elif nb == 1:
-        order = ACTIVATIONS_STATIONARY      # the one band stays; filter tiles stream past it
-    elif nw == 1:
-        order = WEIGHTS_STATIONARY          # the one filter tile stays; bands stream past it
+    order = _loop_order(order, nb, nw)
 
     def act(b: int) -> tuple[int, int]:
         _, _, lo, rows = bands[b]
@@ -313,37 +397,49 @@ class _Request:
 
 
 def _schedule(plan: TilePlan, compute_cycles: int, bw: Fraction | float, lat: int) -> tuple[int, list[_Request]]:
-    """Double-buffered timeline: returns (total cycles, channel requests in order).
+    """Double-buffered timeline of ``plan``: returns (total cycles, channel requests in order)."""
+    requests: list[_Request] = []
+    total = _timeline(plan.per_tile_fetch_bits, plan.per_tile_write_bits, compute_cycles, bw, lat, requests)
+    return total, requests
+
+
+def _timeline(fetch_bits: list[int], write_bits: list[int], compute_cycles: int, bw: Fraction | float, lat: int,
+              requests: list[_Request] | None) -> int:
+    """Total cycles of tiles fetching ``fetch_bits`` and writing ``write_bits``; the channel's
+    requests are appended to ``requests`` unless it is None (timing a candidate plan).
 
     One channel serves requests in issue order. Fetches 0 and 1 issue at cycle 0 (two buffer
     halves); tile i computes once its data is in and tile i-1 is done; when it ends, its output
     write issues, then the fetch of tile i+2 into the half tile i just freed. A write going first
     means a half's outputs have left before that half is refilled.
     """
-    n = plan.tiles
+    n = len(fetch_bits)
     base, rem = divmod(compute_cycles, n)
     chan = 0
-    requests: list[_Request] = []
+    cycles_of: dict[tuple[int, bool], int] = {}     # tiles repeat a few sizes; Fraction division is slow
 
     def issue(tile: int, write: bool, bits: int, at: int) -> int:
         nonlocal chan
-        cycles = _transfer_cycles(bits, bw) + (lat if bits and not write else 0)
+        cycles = cycles_of.get((bits, write))
+        if cycles is None:
+            cycles = cycles_of[bits, write] = _transfer_cycles(bits, bw) + (lat if bits and not write else 0)
         start = max(chan, at)
         chan = start + cycles
-        requests.append(_Request(tile, write, bits, start, cycles))
+        if requests is not None:
+            requests.append(_Request(tile, write, bits, start, cycles))
         return chan
 
     fetched = [0] * n
-    fetched[0] = issue(0, False, plan.per_tile_fetch_bits[0], 0)
+    fetched[0] = issue(0, False, fetch_bits[0], 0)
     if n > 1:
-        fetched[1] = issue(1, False, plan.per_tile_fetch_bits[1], 0)
+        fetched[1] = issue(1, False, fetch_bits[1], 0)
     end = written = 0
     for i in range(n):
         end = max(end, fetched[i]) + base + (rem if i == n - 1 else 0)
-        written = issue(i, True, plan.steps[i].out_bits, end)
+        written = issue(i, True, write_bits[i], end)
         if i + 2 < n:
-            fetched[i + 2] = issue(i + 2, False, plan.per_tile_fetch_bits[i + 2], end)
-    return max(end, written), requests
+            fetched[i + 2] = issue(i + 2, False, fetch_bits[i + 2], end)
+    return max(end, written)
 
 
 def simulate_memory(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits: int, compute_cycles: int,
@@ -352,9 +448,10 @@ def simulate_memory(layer: LayerSpec, act_bits: int, weight_bits: int, out_bits:
     dram = resolve_dram(mem)
     if dram is None:        # DaDianNao: everything in eDRAM, nothing off chip
         return MemoryCounters(1, ON_CHIP, 0, 0, 0, 0, 0, compute_cycles)
-    plan = plan_layer(layer, act_bits, weight_bits, out_bits, mem, dram.burst_bytes)
-    total, requests = _schedule(plan, compute_cycles, bandwidth_bits_per_cycle(dram, frequency_mhz),
-                                latency_cycles(dram, frequency_mhz))
+    bw, lat = bandwidth_bits_per_cycle(dram, frequency_mhz), latency_cycles(dram, frequency_mhz)
+    plan = plan_layer(layer, act_bits, weight_bits, out_bits, mem, dram.burst_bytes,
+                      compute_cycles=compute_cycles, bw=bw, lat=lat)
+    total, requests = _schedule(plan, compute_cycles, bw, lat)
     return MemoryCounters(
         tiles=plan.tiles, loop_order=plan.loop_order,
         dram_act_read_bits=plan.act_read_bits, dram_weight_read_bits=plan.weight_read_bits,
