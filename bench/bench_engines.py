@@ -79,7 +79,7 @@ def twin_speedups() -> list[dict]:
 
     with open_trace(trace_for("alexnet")) as t:
         layer = next(l for l in t if l.spec.name == "conv3")
-        spec, x, w, bits = layer.spec, layer.activations[0].astype(np.int64), layer.weights, layer.act_format.bits
+        spec, x, w = layer.spec, layer.activations[0].astype(np.int64), layer.weights
         fc6 = next(l for l in t if l.spec.name == "fc6")
         fc_x = fc6.activations[0].astype(np.int64).reshape(-1, 1, 1)
     xp = next(conv_groups(spec, x)).padded

@@ -5,7 +5,6 @@ import argparse
 import sys
 import time
 from importlib import resources
-from pathlib import Path
 from typing import Optional, Sequence
 
 from . import __version__

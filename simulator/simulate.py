@@ -23,7 +23,7 @@ from .engines import make_engine
 from .errors import SimulatorError
 from .footprint import layer_footprint
 from .memory import resolve_dram, simulate_memory
-from .results import LayerRecord, record_dicts, totals, write_csv, write_json
+from .results import LayerRecord, totals, write_csv, write_json
 from .traces import LayerTrace, open_trace
 from .workload import Workload, load_workload
 
@@ -180,6 +180,3 @@ def run_workload(workload: Union[Workload, str, Path], profiles: Optional[Sequen
     t2 = time.perf_counter()
     return RunResult(wl, records, traces, {"export": t1 - t0, "simulate": t2 - t1})
 
-
-def records_as_dicts(result: RunResult) -> list[dict[str, Any]]:
-    return record_dicts(result.records)

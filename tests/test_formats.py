@@ -17,7 +17,7 @@ from simulator.errors import SimulatorError
 from simulator.format_costs import (AREA_PARTS, ENERGY_PARTS, format_point, layer_costs, load_cost_table,
                                     parse_cost_table, template_area)
 from simulator.formats import (FIXED_WIDTH, FloatFormat, Pow2Format, TensorPrecision, Unit, choose_concrete, mac_unit,
-                               precision, scale_overhead_bits, shift_dot, storage_bits, wrpn_quantize,
+                               precision, scale_overhead_bits, shift_dot, wrpn_quantize,
                                xnor_popcount_dot)
 from simulator.layers import CONV, FC, LayerSpec
 from simulator.profiles import parse_profile, precision_table, resolve_profile
@@ -233,7 +233,6 @@ def _on_chip():
 
 @pytest.mark.parametrize("point", ["float32", "fixed8", "pow2-5", "binary-filter", "wrpn-1"])
 def test_energy_and_area_equal_the_sum_of_their_parts(point):
-    from simulator.format_costs import TEMPLATE_MEMORY
     p = format_point(point)
     pr = {l.name: LayerPrecision(p.activations, p.weights) for l in (CONV_L, FC_L)}
     t = load_cost_table()

@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from simulator.config import AcceleratorConfig, MemoryConfig
-from simulator.errors import SimulatorError
 from simulator.results import CSV_NAMES, read_csv
 from simulator.simulate import run_workload, simulate
 from simulator.workload import workload_from_dict

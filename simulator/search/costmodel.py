@@ -27,7 +27,6 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from ..config import AcceleratorConfig, MemoryConfig
 from ..energy import layer_energy, load_table
 from ..engines import make_engine
 from ..errors import SimulatorError
