@@ -30,6 +30,11 @@ def _cli(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+def _traces(folder: Path) -> list[Path]:
+    """The trace files in ``folder``, without the weights files they link to."""
+    return sorted(p for p in folder.glob("*.h5") if not p.name.endswith(".weights.h5"))
+
+
 def _one_error_line(stderr: str) -> str:
     lines = [l for l in stderr.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
@@ -53,7 +58,7 @@ def test_export_then_inspect(tmp_path, subprocess_env):
         "traces_dir": "out"}))      # relative: under the current directory
     r = _cli(["export", "lenet.yaml"], tmp_path, subprocess_env)
     assert r.returncode == 0, r.stderr
-    traces = sorted((tmp_path / "out").glob("*.h5"))
+    traces = _traces(tmp_path / "out")
     assert [t.name.split("--")[1] for t in traces] == ["stripes", "u8"]
     assert all(f"{t.relative_to(tmp_path)}" in r.stdout for t in traces)
 
@@ -75,6 +80,25 @@ def test_export_then_inspect(tmp_path, subprocess_env):
     before = {t: t.stat().st_mtime_ns for t in traces}
     assert _cli(["export", "lenet.yaml", "--profiles", "u8"], tmp_path, subprocess_env).returncode == 0
     assert {t: t.stat().st_mtime_ns for t in traces} == before
+
+    # the folder moved as a whole and read from elsewhere: the links to the weights files follow it
+    (tmp_path / "out").rename(tmp_path / "moved")
+    (tmp_path / "cwd").mkdir()
+    moved = tmp_path / "moved" / traces[0].name
+    r = _cli(["inspect", str(moved)], tmp_path / "cwd", subprocess_env)
+    assert r.returncode == 0 and r.stdout.splitlines()[2:7] == lines[2:7], r.stderr
+
+
+def test_inspect_a_trace_whose_weights_file_is_gone(write_workload, tmp_path, capsys):
+    assert _run_main(["export", str(write_workload())], capsys)[0] == 0
+    (trace,) = _traces(tmp_path / "traces")
+    (weights,) = (tmp_path / "traces").glob("*.weights.h5")
+    weights.unlink()
+    rc, _, err = _run_main(["inspect", str(trace)], capsys)
+    line = _one_error_line(err)
+    assert rc == 2 and str(trace) in line and "layer 'conv1'" in line and f"'{weights}' is missing" in line
+    assert _run_main(["export", str(write_workload())], capsys)[0] == 0
+    assert weights.is_file() and _run_main(["inspect", str(trace)], capsys)[0] == 0
 
 
 def test_bad_workload_in_a_subprocess(tmp_path, subprocess_env):
@@ -150,7 +174,7 @@ def test_inspect_bad_files(tmp_path, capsys, make, expect):
 
 def test_inspect_a_truncated_trace(write_workload, tmp_path, capsys):
     assert _run_main(["export", str(write_workload())], capsys)[0] == 0
-    (trace,) = (tmp_path / "traces").glob("*.h5")
+    (trace,) = _traces(tmp_path / "traces")
     trace.write_bytes(trace.read_bytes()[: trace.stat().st_size // 2])
     rc, _, err = _run_main(["inspect", str(trace)], capsys)
     assert rc == 2 and "truncated" in _one_error_line(err)
@@ -161,7 +185,7 @@ def test_inspect_a_truncated_trace(write_workload, tmp_path, capsys):
 def test_batch_of_three_and_lenet_golden_counts(write_workload, tmp_path, capsys):
     rc, out, _ = _run_main(["export", str(write_workload(input={"source": "random", "count": 3, "seed": 4}))], capsys)
     assert rc == 0
-    (trace,) = (tmp_path / "traces").glob("*.h5")
+    (trace,) = _traces(tmp_path / "traces")
     with h5py.File(trace, "r") as f:
         assert f["layers/conv1/activations"].shape == (3, 1, 32, 32)
         assert f["layers/fc3/activations"].shape == (3, 84)

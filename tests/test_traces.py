@@ -1,5 +1,6 @@
 """HDF5 traces: bit-exact round trip, storage dtypes, attributes, lazy reading, reuse by content
-hash, atomic writing, and one-line errors for damaged or foreign files."""
+hash, atomic writing, weights shared through a linked weights file, and one-line errors for
+damaged or foreign files."""
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import torch
 import yaml
 
 from simulator.errors import SimulatorError
-from simulator.export import build_network, export, trace_key
+from simulator.export import build_network, export, trace_key, weights_key
 from simulator.layers import CONV, FC
 from simulator.models import build_model
 from simulator.profiles import resolve_profile
@@ -58,6 +59,10 @@ def exported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("exported")
     wl = _workload(tmp)
     return wl, export(wl, progress=False)
+
+
+def _weights_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.weights.h5"))
 
 
 def _stat(p: Path) -> tuple[int, int]:
@@ -169,7 +174,11 @@ def test_second_export_reuses_the_trace(tmp_path):
     forced = export(wl, profiles=["u4"], force=True, progress=False)
     assert forced["u4"] == first["u4"] and _stat(forced["u4"])[0] != stats["u4"][0]
     assert _stat(first["mixed"]) == stats["mixed"]       # --force touches only the named profile
-    assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(p.name for p in first.values())
+    # the two profiles' weight precisions differ: one weights file each, beside the traces
+    weights = _weights_files(tmp_path / "traces")
+    assert len(weights) == 2
+    assert sorted(p.name for p in (tmp_path / "traces").iterdir()) == sorted(
+        [p.name for p in first.values()] + [p.name for p in weights])
 
 
 def _key(tmp: Path, **overrides) -> str:
@@ -229,6 +238,157 @@ def test_a_stale_trace_under_the_name_is_rewritten(tmp_path):
     assert again == path and is_valid_trace(path)
 
 
+# ------------------------------------------------------------------------------- the shared weights file
+
+SAME_WEIGHTS = {"a6": {"activations": 6, "weights": 8, "default": 8},
+                "a9": {"activations": 9, "weights": 8, "default": 8},
+                "w5": {"activations": 9, "weights": 5, "default": 8}}
+
+
+def _inline_size(trace: Path, tmp: Path) -> int:
+    """The size of ``trace`` with its weights copied in (what the export wrote before linking)."""
+    inline = tmp / "inline.h5"
+    with h5py.File(trace, "r") as src, h5py.File(inline, "w") as dst:
+        for k, v in src.attrs.items():
+            dst.attrs[k] = v
+        for name, g in src["layers"].items():
+            out = dst.create_group(f"layers/{name}")
+            for k, v in g.attrs.items():
+                out.attrs[k] = v
+            for key in ("activations", "weights"):
+                d = g[key]
+                out.create_dataset(key, data=d[()], chunks=True, fletcher32=True, compression=d.compression,
+                                   compression_opts=d.compression_opts, shuffle=d.shuffle)
+    return inline.stat().st_size
+
+
+def test_equal_weight_precisions_share_one_weights_file(tmp_path):
+    wl = _workload(tmp_path, profiles={n: SAME_WEIGHTS[n] for n in ("a6", "a9")})
+    paths = export(wl, progress=False)
+    folder = tmp_path / "traces"
+    (weights,) = _weights_files(folder)
+    network = build_network(wl)
+    key = weights_key(network, resolve_profile("a6", wl.profiles["a6"], network.layers))
+    assert key == weights_key(network, resolve_profile("a9", wl.profiles["a9"], network.layers))
+    assert weights.name == f"lenet5--{key[:16]}.weights.h5"
+    for profile, path in paths.items():
+        with h5py.File(path, "r") as f:
+            assert f.attrs["weights_file"] == weights.name and f.attrs["weights_key"] == key
+            for name, g in f["layers"].items():
+                link = g.get("weights", getlink=True)
+                assert isinstance(link, h5py.ExternalLink)
+                assert (link.filename, link.path) == (weights.name, f"/layers/{name}/weights")
+        # LeNet's weights dwarf two inputs' activations: a trace is well under half an inline one,
+        # and what it no longer holds is most of the weights file
+        inline = _inline_size(path, tmp_path)
+        assert path.stat().st_size * 2 < inline and inline - path.stat().st_size > weights.stat().st_size // 2
+        direct = _direct_run(wl, profile)
+        with open_trace(path) as trace:
+            for layer in trace:
+                np.testing.assert_array_equal(layer.weights.astype(np.int64), direct[layer.spec.name][4])
+                assert layer.weights.dtype == storage_dtype(layer.weight_format)
+
+
+def test_another_weight_precision_gets_its_own_weights_file(tmp_path):
+    export(_workload(tmp_path, profiles={n: SAME_WEIGHTS[n] for n in ("a6", "a9")}), progress=False)
+    (first,) = _weights_files(tmp_path / "traces")
+    before = _stat(first)
+    paths = export(_workload(tmp_path, profiles=SAME_WEIGHTS), progress=False)
+    assert len(_weights_files(tmp_path / "traces")) == 2 and _stat(first) == before     # reused, not rewritten
+    direct = _direct_run(_workload(tmp_path, profiles=SAME_WEIGHTS), "w5")
+    with open_trace(paths["w5"]) as trace:
+        assert trace.attrs["weights_file"] != first.name
+        for layer in trace:
+            assert layer.weight_format.bits == 5
+            np.testing.assert_array_equal(layer.weights.astype(np.int64), direct[layer.spec.name][4])
+
+
+def test_a_missing_weights_file_fails_and_export_rewrites_it(tmp_path):
+    wl = _workload(tmp_path, profiles={n: SAME_WEIGHTS[n] for n in ("a6", "a9")})
+    paths = export(wl, progress=False)
+    (weights,) = _weights_files(tmp_path / "traces")
+    weights.unlink()
+    for path in paths.values():
+        msg = _open_error(path)
+        assert "layer 'conv1'" in msg and f"weights file '{weights}' is missing" in msg
+    again = export(wl, progress=False)
+    assert again == paths and weights.is_file()
+    assert _weights_files(tmp_path / "traces") == [weights]
+    direct = _direct_run(wl, "a9")
+    for path in again.values():
+        assert is_valid_trace(path)
+        with open_trace(path) as trace:
+            for layer in trace:
+                np.testing.assert_array_equal(layer.weights.astype(np.int64), direct[layer.spec.name][4])
+
+
+def test_a_foreign_weights_file_under_the_name_is_rejected(tmp_path):
+    wl = _workload(tmp_path, profiles=SAME_WEIGHTS)
+    paths = export(wl, progress=False)
+    with h5py.File(paths["a6"], "r") as f:
+        mine = tmp_path / "traces" / f.attrs["weights_file"]
+    with h5py.File(paths["w5"], "r") as f:
+        other = tmp_path / "traces" / f.attrs["weights_file"]
+    shutil.copy(other, mine)          # the right name, another key
+    msg = _open_error(paths["a6"])
+    assert "layer 'conv1'" in msg and f"weights file '{mine}' is foreign" in msg
+    export(wl, progress=False)
+    assert is_valid_trace(paths["a6"]) and is_valid_trace(paths["w5"])
+
+
+def test_a_moved_traces_folder_opens_from_another_directory(tmp_path, monkeypatch):
+    wl = _workload(tmp_path, profiles={"a6": SAME_WEIGHTS["a6"]})
+    path = export(wl, progress=False)["a6"]
+    direct = _direct_run(wl, "a6")
+    moved = tmp_path / "moved" / "deeper"
+    moved.parent.mkdir()
+    (tmp_path / "traces").rename(moved)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    with open_trace(moved / path.name) as trace:
+        for layer in trace:
+            np.testing.assert_array_equal(layer.weights.astype(np.int64), direct[layer.spec.name][4])
+    # plain h5py follows the link too: HDF5 looks for a relative link's file beside the linking file
+    with h5py.File(moved / path.name, "r") as f:
+        np.testing.assert_array_equal(f["layers/fc3/weights"][()].astype(np.int64), direct["fc3"][4])
+    # and by a relative path from another directory
+    monkeypatch.chdir(tmp_path / "moved")
+    with open_trace(Path("deeper") / path.name) as trace:
+        assert trace.layer("conv2").weights.shape == (16, 6, 5, 5)
+
+
+def test_a_crash_while_writing_the_weights_file_leaves_nothing(tmp_path, monkeypatch):
+    from simulator.traces import WeightsWriter
+
+    def failing(self, *args, **kwargs):
+        raise RuntimeError("weights on fire")
+
+    monkeypatch.setattr(WeightsWriter, "write_layer", failing)
+    with pytest.raises(RuntimeError, match="weights on fire"):
+        export(_workload(tmp_path), profiles=["u4"], progress=False)
+    assert list((tmp_path / "traces").iterdir()) == []
+
+
+def test_a_crash_after_the_weights_file_keeps_it_for_reuse(tmp_path, monkeypatch):
+    """The weights file is complete (renamed) before the trace is closed; a failing trace close
+    leaves the weights file valid, and the next export reuses it."""
+    original = TraceWriter.close
+
+    def failing(self):
+        raise RuntimeError("trace on fire")
+
+    monkeypatch.setattr(TraceWriter, "close", failing)
+    wl = _workload(tmp_path)
+    with pytest.raises(RuntimeError, match="trace on fire"):
+        export(wl, profiles=["u4"], progress=False)
+    (weights,) = _weights_files(tmp_path / "traces")
+    before = _stat(weights)
+    monkeypatch.setattr(TraceWriter, "close", original)
+    path = export(wl, profiles=["u4"], progress=False)["u4"]
+    assert is_valid_trace(path) and _stat(weights) == before
+
+
 # ------------------------------------------------------------------------------- damaged and foreign files
 
 def _open_error(path: Path) -> str:
@@ -267,6 +427,8 @@ def test_missing_file(tmp_path):
 def _damaged_copy(exported, tmp_path: Path, edit) -> Path:
     copy = tmp_path / "edited.h5"
     shutil.copy(exported[1]["mixed"], copy)
+    for w in _weights_files(exported[1]["mixed"].parent):     # the copy links to them by base name
+        shutil.copy(w, tmp_path / w.name)
     with h5py.File(copy, "r+") as f:
         edit(f)
     return copy
