@@ -66,3 +66,20 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained_lenet():
+    """The LeNet-5 the project trained on the digits (simulator/data/lenet5_digits.pt)."""
+    from simulator.models import build_model
+    from simulator.train import DATA_DIR
+    return build_model("lenet5", weights=DATA_DIR / "lenet5_digits.pt")
+
+
+@pytest.fixture(scope="module")
+def val(trained_lenet):
+    """An accuracy evaluator of the trained LeNet-5 on the validation digits (one per test module,
+    so evaluation counts stay per module)."""
+    from simulator.accuracy import Evaluator
+    from simulator.train import digits_batch
+    return Evaluator(trained_lenet, digits_batch("val"), device="cpu")

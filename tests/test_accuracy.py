@@ -10,7 +10,6 @@ from torch import nn
 from simulator.accuracy import Evaluator, evaluator_for, precision_key
 from simulator.errors import SimulatorError
 from simulator.inputs import InputBatch
-from simulator.models import build_model
 from simulator.quantize import LayerPrecision, TensorPrecision, quantized
 from simulator.train import DATA_DIR, accuracy, digits_batch
 from simulator.workload import workload_from_dict
@@ -26,25 +25,15 @@ def lp(a: int, w: int, frac_a=None, frac_w=None) -> LayerPrecision:
     return LayerPrecision(TensorPrecision(a, frac_a), TensorPrecision(w, frac_w))
 
 
-@pytest.fixture(scope="module")
-def lenet() -> nn.Module:
-    return build_model("lenet5", weights=DATA_DIR / "lenet5_digits.pt")
-
-
-@pytest.fixture(scope="module")
-def val(lenet) -> Evaluator:
-    return Evaluator(lenet, digits_batch("val"), device="cpu")
-
-
-def test_float_accuracy_is_the_models(lenet, val) -> None:
-    assert val.float_top1 == pytest.approx(accuracy(lenet, digits_batch("val")))
-    assert val.float_top5 == pytest.approx(accuracy(lenet, digits_batch("val"), 5))
+def test_float_accuracy_is_the_models(trained_lenet, val) -> None:
+    assert val.float_top1 == pytest.approx(accuracy(trained_lenet, digits_batch("val")))
+    assert val.float_top5 == pytest.approx(accuracy(trained_lenet, digits_batch("val"), 5))
     assert val.layer_names == LAYERS and val.n == 359
     assert val({}).top1 == val.float_top1 and val({}).mismatch == 0.0
 
 
-def test_results_are_cached_by_precisions(lenet) -> None:
-    ev = Evaluator(lenet, digits_batch("val"), device="cpu")
+def test_results_are_cached_by_precisions(trained_lenet) -> None:
+    ev = Evaluator(trained_lenet, digits_batch("val"), device="cpu")
     a = {"conv1": lp(6, 6), "fc1": lp(5, 4)}
     b = {"fc1": lp(5, 4), "conv1": lp(6, 6)}            # same profile, other order
     first = ev(a)
@@ -58,12 +47,12 @@ def test_results_are_cached_by_precisions(lenet) -> None:
 @pytest.mark.parametrize("precisions", [
     {"conv1": lp(4, 4)}, {"conv2": lp(3, 5)}, {"fc2": lp(2, 3)}, {"fc3": lp(3, 2)},
     {"conv2": lp(5, 3), "fc1": lp(3, 3)}, {n: lp(4, 4) for n in LAYERS}])
-def test_prefix_reuse_gives_what_the_quantizer_gives_on_the_whole_network(lenet, val, precisions) -> None:
+def test_prefix_reuse_gives_what_the_quantizer_gives_on_the_whole_network(trained_lenet, val, precisions) -> None:
     batch = digits_batch("val")
-    with quantized(lenet, precisions) as q, torch.no_grad():
+    with quantized(trained_lenet, precisions) as q, torch.no_grad():
         logits = q(batch.images)
     with torch.no_grad():
-        float_pred = lenet(batch.images).argmax(1)
+        float_pred = trained_lenet(batch.images).argmax(1)
     got = val(precisions)
     assert got.top1 == pytest.approx(float((logits.argmax(1) == batch.labels).float().mean()))
     assert got.mismatch == pytest.approx(float((logits.argmax(1) != float_pred).float().mean()))
@@ -82,8 +71,8 @@ def test_resolved_formats_reproduce_the_accuracy(val) -> None:
     assert val(fixed).top1 == val(p).top1 and val(fixed).mismatch == val(p).mismatch
 
 
-def test_calibration_split_fixes_formats(lenet, val) -> None:
-    test = Evaluator(lenet, digits_batch("test"), calibration=digits_batch("val"), device="cpu")
+def test_calibration_split_fixes_formats(trained_lenet, val) -> None:
+    test = Evaluator(trained_lenet, digits_batch("test"), calibration=digits_batch("val"), device="cpu")
     p = {n: lp(6, 6) for n in LAYERS}
     assert test.formats(p) == val.formats(p)             # observed on val, held on test
     assert test(p).n == 360

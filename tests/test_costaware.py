@@ -117,11 +117,6 @@ def test_unknown_objective_names_the_valid_ones(workload, text, names) -> None:
 # ------------------------------------------------------------------------- cost tables
 
 @pytest.fixture(scope="module")
-def val() -> Evaluator:
-    return Evaluator(build_model("lenet5", weights=DATA_DIR / "lenet5_digits.pt"), digits_batch("val"), device="cpu")
-
-
-@pytest.fixture(scope="module")
 def model(workload, val) -> CostModel:
     return CostModel(workload, [val.specs[n] for n in val.layer_names], tensor_ranges(val))
 

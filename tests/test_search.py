@@ -33,24 +33,8 @@ from simulator.workload import load_workload, workload_from_dict
 TARGETS = (0.99, 1.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: these tiny batches gain nothing from more, and lose much when the
-    machine's cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def lenet() -> nn.Module:
-    return build_model("lenet5", weights=DATA_DIR / "lenet5_digits.pt")
-
-
-@pytest.fixture(scope="module")
-def val(lenet) -> Evaluator:
-    return Evaluator(lenet, digits_batch("val"), device="cpu")
+# one intra-op thread (tests/conftest.py): these tiny batches gain nothing from more on shared cores
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def fresh_val_accuracy(precisions: dict[str, LayerPrecision]):
