@@ -56,10 +56,15 @@ def _is_report(doc: dict[str, Any]) -> bool:
     return "float_test" in doc and all("precisions" in p for p in doc.get("profiles", []))
 
 
+def _report_workload(doc: dict[str, Any]) -> str:
+    """A report names its workload by file (``workloads/lenet5.yaml``): the figures use its stem."""
+    w = str(doc["workload"])
+    return Path(w).stem if w.endswith(".yaml") else w
+
+
 def _from_report(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     """A search report (``SearchReport.as_dict``) in this module's schema: held-out (test) top-1,
     the footprint reduction the simulator reported, bits per layer."""
-    name = Path(doc["workload"]).stem if str(doc["workload"]).endswith(".yaml") else doc["workload"]
     profiles = []
     for i, p in enumerate(doc["profiles"]):
         if not p.get("test") or not (p.get("cost") or {}).get("rows"):
@@ -69,7 +74,7 @@ def _from_report(doc: dict[str, Any], path: Path) -> dict[str, Any]:
             "footprint_reduction_vs_fp32": p["cost"]["rows"][0]["footprint_reduction_vs_fp32"],
             "layers": [{"name": n, "act_bits": v["activations"]["bits"], "weight_bits": v["weights"]["bits"]}
                        for n, v in p["precisions"].items()]})
-    return {"workload": name, "method": doc["method"], "float_top1": doc["float_test"]["top1"],
+    return {"workload": _report_workload(doc), "method": doc["method"], "float_top1": doc["float_test"]["top1"],
             "profiles": profiles}
 
 
@@ -90,8 +95,7 @@ def sweeps_from_reports(paths: Sequence[Union[str, Path]]) -> Optional[dict[str,
             bits = sorted(table, key=int)
             layers.append({"layer": layer, "tensor": tensor, "part": part, "bits": [int(b) for b in bits],
                            "top1": [table[b] for b in bits]})
-    out = {"workload": _from_report(judd, Path("judd"))["workload"] if judd.get("profiles") else judd["workload"],
-           "float_top1": judd["float_val"]["top1"], "layers": layers}
+    out = {"workload": _report_workload(judd), "float_top1": judd["float_val"]["top1"], "layers": layers}
     table = docs.get("uniform", {}).get("details", {}).get("table")
     if table:
         bits = sorted(table, key=int)
